@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent setup shared by README's two commands: creates .venv/ at the repository root and
+# installs the pinned dependencies plus this package. Re-running is cheap: a stamp of the
+# requirement files skips pip when nothing changed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python_bin="${PYTHON:-python3}"
+
+if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 10))' 2>/dev/null; then
+  echo "setup: need Python >= 3.10 as '$python_bin' (set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  if ! "$python_bin" -m venv "$venv"; then
+    echo "setup: 'python3 -m venv' failed; on Debian run: apt-get install python3-venv" >&2
+    exit 1
+  fi
+fi
+
+stamp="$venv/.sac_grasp_ros-setup"
+want="$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" "$root/scripts/setup.sh" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+  "${pip[@]}" install --quiet --upgrade "pip>=24" "setuptools>=70" wheel
+  # torch first and pinned: the CPU build lies on local disk; anything else downloads GBs.
+  "${pip[@]}" install --quiet torch==2.13.0
+  "${pip[@]}" install --quiet -r "$root/requirements.txt" -r "$root/requirements-dev.txt" torch==2.13.0
+  # Only the model files of robosuite are used (located on disk, never imported).
+  "${pip[@]}" install --quiet --no-deps robosuite==1.5.2
+  "${pip[@]}" install --quiet --no-deps --no-build-isolation -e "$root"
+  echo "$want" > "$stamp"
+fi
