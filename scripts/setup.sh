@@ -12,6 +12,24 @@ if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 10))' 2>/
   echo "setup: need Python >= 3.10 as '$python_bin' (set PYTHON=...)" >&2
   exit 1
 fi
+# System libraries: venv support and EGL/GL for off-screen MuJoCo rendering. Installed only when
+# missing and only where we may (root with apt-get); otherwise say what to install.
+system_packages=(python3-venv libegl1 libgl1 libegl-mesa0 libglib2.0-0)
+if command -v dpkg >/dev/null 2>&1; then
+  missing=()
+  for package in "${system_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing system packages: ${missing[*]}"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "setup: missing system packages (install them with sudo apt-get install ${missing[*]})" >&2
+    fi
+  fi
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
   if ! "$python_bin" -m venv "$venv"; then
     echo "setup: 'python3 -m venv' failed; on Debian run: apt-get install python3-venv" >&2
@@ -23,7 +41,7 @@ stamp="$venv/.sac_grasp_ros-setup"
 want="$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" "$root/scripts/setup.sh" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-  "${pip[@]}" install --quiet --upgrade "pip>=24" "setuptools>=70" wheel
+  "${pip[@]}" install --quiet --upgrade "pip>=24" "setuptools>=70,<80" wheel
   # torch first and pinned: the CPU build lies on local disk; anything else downloads GBs.
   "${pip[@]}" install --quiet torch==2.13.0
   "${pip[@]}" install --quiet -r "$root/requirements.txt" -r "$root/requirements-dev.txt" torch==2.13.0
