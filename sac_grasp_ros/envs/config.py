@@ -1,0 +1,95 @@
+"""Typed configuration of the grasp environment, shared by the env, the ROS simulator node and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+BACKENDS = ("mujoco", "pyrep")
+CONTROL_MODES = ("joint_velocity", "end_position")
+OBSERVATIONS = ("original", "extended")
+REWARDS = ("original", "shaped")
+
+
+@dataclass
+class GraspEnvConfig:
+    """Settings of `GraspEnv`. Defaults reproduce the original task except the episode length."""
+
+    backend: str = "mujoco"
+    """Simulator: "mujoco" (default, bundled) or "pyrep" (needs CoppeliaSim and stepjam's PyRep)."""
+    control_mode: str = "joint_velocity"
+    """"joint_velocity": 7 joint velocities; "end_position": (dx, dy, dz, dyaw) of the tool via IK."""
+    random_target: bool = False
+    """Place the block uniformly in the workspace box at each reset (else at its initial pose)."""
+    max_episode_steps: int = 100
+    """Steps before truncation. 100 steps = 5 s. Measured with the scripted controller (joint speeds
+    capped at 1 rad/s): 25-36 steps to a grasp at random targets, 41 at the farthest corner (0.80, -0.30),
+    so the original's 30 would cut off part of the workspace; 100 leaves a learner 2.4x that time."""
+    max_joint_velocity: float = 1.0
+    """Action scale (rad/s): action 1.0 commands this joint velocity."""
+    control_period: float = 0.05
+    """Simulated seconds per env step (a multiple of the 2 ms physics step)."""
+    observation: str = "original"
+    """"original": 17 values (joint positions, joint velocities, target xyz); "extended": 29 values
+    (adds tool xyz, tool-to-pregrasp and tool-to-block vectors, finger opening, block yaw sin/cos)."""
+    reward: str = "original"
+    """"original": the original's reward terms; "shaped": those plus an approach term towards the grasp
+    point and a stricter grasp gate (see GraspEnv)."""
+    end_position_scale: float = 0.1
+    """end_position mode: metres (and radians of yaw) commanded by an action of 1.0."""
+    lift_height: float = 0.04
+    """Metres the hand rises during a grasp attempt to check the block is really held."""
+    seed: int | None = None
+    """Seed used by the first reset when reset() gets none."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        choices = {
+            "backend": BACKENDS,
+            "control_mode": CONTROL_MODES,
+            "observation": OBSERVATIONS,
+            "reward": REWARDS,
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"GraspEnvConfig.{name} must be one of {allowed}, got {value!r}")
+        if (
+            isinstance(self.max_episode_steps, bool)
+            or not isinstance(self.max_episode_steps, int)
+            or self.max_episode_steps < 1
+        ):
+            raise ValueError(
+                f"GraspEnvConfig.max_episode_steps must be an int >= 1, got {self.max_episode_steps!r}"
+            )
+        for name in ("max_joint_velocity", "control_period", "end_position_scale", "lift_height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"GraspEnvConfig.{name} must be a positive number, got {value!r}")
+        if not isinstance(self.random_target, bool):
+            raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"GraspEnvConfig.seed must be an int or None, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GraspEnvConfig:
+        """Build from a mapping (YAML, ROS parameters); unknown keys and bad values raise ValueError."""
+        if not isinstance(values, dict):
+            raise ValueError(f"GraspEnvConfig needs a mapping, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown GraspEnvConfig key(s) {unknown}; known keys: {sorted(known)}")
+        coerced = dict(values)
+        # YAML/ROS give ints for floats (e.g. 1 for 1.0): accept them.
+        for name in ("max_joint_velocity", "control_period", "end_position_scale", "lift_height"):
+            if name in coerced and isinstance(coerced[name], int) and not isinstance(coerced[name], bool):
+                coerced[name] = float(coerced[name])
+        return cls(**coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

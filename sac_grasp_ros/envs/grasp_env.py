@@ -1,0 +1,384 @@
+"""`GraspEnv`: the Sawyer reach-and-grasp task of the original PyRep program as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.scene import JOINT_NAMES, GraspScene, make_scene
+from sac_grasp_ros.scene.kinematics import damped_pinv, pointing_down_error, wrap_angle
+
+PREGRASP_HEIGHT = 0.08
+"""The reward's reference point is this far above the block centre (m), as in the original."""
+GRASP_OFFSET = 0.005
+"""Tool point height above the block centre where the pads catch the block's upper half (m)."""
+GRASP_GATE_SQUARED = 0.1
+"""Original gate: a grasp is attempted when d^2 < 0.1 and the sensor sees the block."""
+SHAPED_GRASP_GATE = 0.03
+"""Shaped reward: the tool must also be within this distance (m) of the grasp point."""
+FALL_DROP = 0.1
+ORIENTATION_WEIGHT = 0.02
+IK_GAIN = 0.2
+IK_MAX_ITERATIONS = 20
+IK_TOLERANCE = 0.05
+IK_YAW_WEIGHT = 5.0
+WORKSPACE_MARGIN = 0.15
+WORKSPACE_MARGIN_POS_Y = 0.30
+WORKSPACE_MARGIN_BELOW = 0.30
+WORKSPACE_MARGIN_ABOVE = 0.45
+RENDER_SIZE = (240, 320)
+
+
+class GraspEnv(gym.Env):
+    """Reach a block on a table with a Sawyer arm and grasp it with a two-finger gripper.
+
+    ## Description
+    A port of the original PyRep/CoppeliaSim grasp environment to MuJoCo (default) with the same
+    observation, action and reward semantics. World frame: x forward from the arm base, z up, table top at
+    z = 0.8 m. Targets lie in the workspace box x in [0.45, 0.80], y in [-0.30, 0.30] m (the original's box
+    moved 0.35 m along x to sit on this table), block centre z = 0.82 m.
+
+    ## Action Space
+    `control_mode="joint_velocity"` (default): `Box(-1, 1, (7,), float32)`, target velocities of
+    right_j0..right_j6, scaled by `max_joint_velocity` (rad/s) and held for one control period
+    (`control_period`, 0.05 s). `control_mode="end_position"`: `Box(-1, 1, (4,), float32)`, a tool move
+    (dx, dy, dz, dyaw) scaled by `end_position_scale` (m, rad), followed by an iterative Jacobian IK
+    loop (gain 0.2, <= 20 iterations of one control period each, stop at 5 % of the initial error, yaw
+    error weighted x5, tool kept pointing down). A move whose goal leaves the workspace box grown by
+    0.15 m (0.30 m on +y, 0.30 m below and 0.45 m above) is refused and the arm holds still
+    (`info["refused"]`). Actions outside [-1, 1] are clipped (joint velocities by the actuators' control
+    range); NaN/inf or a wrong shape raise ValueError before anything moves.
+
+    ## Observation Space
+    `Box(-inf, inf, (17,) or (29,), float32)`:
+
+    | index | observation                                            | unit  |
+    |-------|--------------------------------------------------------|-------|
+    | 0-6   | joint positions right_j0 .. right_j6                   | rad   |
+    | 7-13  | joint velocities right_j0 .. right_j6                  | rad/s |
+    | 14-16 | block centre x, y, z                                   | m     |
+    | extended only:                                                         |
+    | 17-19 | tool point (between the fingertips) x, y, z            | m     |
+    | 20-22 | pre-grasp point (0.08 m above the block) minus tool    | m     |
+    | 23-25 | block centre minus tool point                          | m     |
+    | 26    | finger opening (l minus r slide position)              | m     |
+    | 27-28 | sin and cos of the block yaw                           | -     |
+
+    ## Rewards
+    Computed by `compute_reward()`, each step, in the original's order; `info["reward_terms"]` sums to
+    the reward:
+    1. NaN guard: if the simulation blew up, the scene is reset, the episode terminates, reward 0,
+       `info["nan_reset"] = True`.
+    2. `d` = distance from the tool point to the pre-grasp point 0.08 m above the block.
+    3. `grasp`: when d^2 < 0.1 and the proximity check (block centre between the open fingers) fires,
+       the gripper closes and lifts the hand `lift_height` (0.04 m). If both pads touch the block and it
+       rose with the hand: +10, terminated, `info["success"] = True`; else the gripper reopens.
+    4. `distance`: -d.
+    5. `fall`: if the block dropped more than 0.1 m below its start: -10 and terminated; the original
+       overwrites the reward with -10 here, so `grasp` and `distance` are zeroed in that case.
+    6. `orientation`: -0.02 * sum |tool euler - [pi, 0, block yaw]|, each difference wrapped to
+       [-pi, pi) and the yaw difference to [-pi/2, pi/2) (the two-finger gripper is symmetric under a
+       half turn), so equivalent orientations cost the same.
+    7. `table`: -1 when the left finger pad touches the table.
+    8. A NaN reward becomes 0.
+    `reward="shaped"` adds `approach` = -2 * (distance from the tool point to the grasp point 5 mm above
+    the block centre), which makes descending from the pre-grasp point pay, and attempts a grasp only
+    within 0.03 m of that grasp point (fewer wasted attempts). `reward="original"` is the default.
+
+    ## Starting State
+    Arm at the original's home posture [0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056] rad at
+    rest, gripper open, block at (0.60, 0.0, 0.82) with yaw 0, or, with `random_target`, uniformly in the
+    workspace box (yaw 0), drawn from `self.np_random`.
+
+    ## Episode End
+    Terminated on a successful grasp, on a fallen block or after a NaN reset. Truncated after
+    `max_episode_steps` steps (default 100 = 5 s; the scripted controller needs at most 41, at the far
+    corner of the workspace; the original's 30 would not reach every target).
+
+    ## Arguments
+    `GraspEnv(config: GraspEnvConfig | dict | None = None, render_mode: str | None = None, **overrides)`;
+    fields of `GraspEnvConfig` may be overridden by keyword. `render_mode="rgb_array"` renders 320x240
+    frames from an overview camera (MuJoCo backend).
+
+    ## Version History
+    * v0: first port (MuJoCo and PyRep backends, original and extended observations, original and
+      shaped rewards, physically checked grasps).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
+
+    def __init__(
+        self,
+        config: GraspEnvConfig | dict[str, Any] | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if config is None:
+            config = GraspEnvConfig()
+        elif isinstance(config, dict):
+            config = GraspEnvConfig.from_dict(config)
+        elif not isinstance(config, GraspEnvConfig):
+            raise ValueError(f"config must be a GraspEnvConfig, a dict or None, got {type(config).__name__}")
+        if overrides:
+            config = GraspEnvConfig.from_dict({**config.to_dict(), **overrides})
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        if render_mode is not None and config.backend != "mujoco":
+            raise ValueError("render_mode='rgb_array' is only available with the mujoco backend")
+        self.config = config
+        self.render_mode = render_mode
+        self.joint_names: list[str] = list(JOINT_NAMES)
+
+        self.scene: GraspScene = make_scene(config.backend, config.control_period)
+        self.scene.launch()
+
+        self._end_position = config.control_mode == "end_position"
+        act_dim = 4 if self._end_position else 7
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+        self._act_shape = (act_dim,)
+        self._extended = config.observation == "extended"
+        obs_dim = 29 if self._extended else 17
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        self._obs = np.zeros(obs_dim, dtype=np.float32)
+        self._shaped = config.reward == "shaped"
+        self._velocity_scale = float(config.max_joint_velocity)
+        self._command = np.zeros(7)
+        self._action = np.zeros(act_dim)
+        self._action_scale = 1.0 if self._end_position else self._velocity_scale
+        self.scene.set_velocity_limit(self._velocity_scale)
+        low, high = self.scene.workspace_low, self.scene.workspace_high
+        self._move_low = np.array(
+            [low[0] - WORKSPACE_MARGIN, low[1] - WORKSPACE_MARGIN, low[2] - WORKSPACE_MARGIN_BELOW]
+        )
+        self._move_high = np.array(
+            [high[0] + WORKSPACE_MARGIN, high[1] + WORKSPACE_MARGIN_POS_Y, high[2] + WORKSPACE_MARGIN_ABOVE]
+        )
+        self._start_target: tuple[np.ndarray, float] = self.scene.initial_target
+        self._fall_z = float(self._start_target[0][2]) - FALL_DROP
+        self._success = self._fell = self._nan_reset = False
+        self._steps = 0
+        self._needs_reset = True
+        self._renderer = None
+        self._last_grasp_attempt = False
+
+    # ----------------------------------------------------------------- gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is None and self._np_random is None and self.config.seed is not None:
+            seed = self.config.seed
+        super().reset(seed=seed)
+        if self.config.random_target:
+            low, high = self.scene.workspace_low, self.scene.workspace_high
+            xyz = self.np_random.uniform(low, high)
+            self._start_target = (xyz, 0.0)
+        else:
+            self._start_target = (self.scene.initial_target[0].copy(), self.scene.initial_target[1])
+        self.scene.reset(*self._start_target)
+        self._fall_z = float(self._start_target[0][2]) - FALL_DROP
+        self._steps = 0
+        self._needs_reset = False
+        return self._observe(), {"target": self._start_target[0].copy()}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        command = self._validate_action(action)
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        refused = False
+        if self._end_position:
+            refused = self._move_tool(command)
+        else:
+            self.scene.step(command)
+        reward, terms = self.compute_reward()
+        nan_reset = self._nan_reset
+        terminated = self._success or self._fell or nan_reset
+        self._steps += 1
+        truncated = (not terminated) and self._steps >= self.config.max_episode_steps
+        info = {
+            "success": self._success,
+            "is_success": self._success,
+            "reward_terms": terms,
+            "nan_reset": nan_reset,
+            "grasp_attempt": self._last_grasp_attempt,
+        }
+        if self._end_position:
+            info["refused"] = refused
+        return self._observe(), reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        import mujoco
+
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.scene.model, *RENDER_SIZE)
+        self._renderer.update_scene(self.scene.data, camera="overview")
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.scene.shutdown()
+        super().close()
+
+    # ----------------------------------------------------------------- accessors (ROS nodes)
+    def joint_positions(self) -> np.ndarray:
+        return self.scene.joint_positions()
+
+    def joint_velocities(self) -> np.ndarray:
+        return self.scene.joint_velocities()
+
+    def target_pose(self) -> tuple[np.ndarray, float]:
+        return self.scene.target_pose()
+
+    def pregrasp_point(self) -> np.ndarray:
+        xyz, _ = self.scene.target_pose()
+        xyz[2] += PREGRASP_HEIGHT
+        return xyz
+
+    def grasp_point(self) -> np.ndarray:
+        """Where the tool point goes to close the fingers on the block's upper half."""
+        xyz, _ = self.scene.target_pose()
+        xyz[2] += GRASP_OFFSET
+        return xyz
+
+    def gripper_position(self) -> np.ndarray:
+        return self.scene.gripper_position()
+
+    # ----------------------------------------------------------------- internals
+    def _validate_action(self, action: Any) -> np.ndarray:
+        """The scaled command in a reused buffer (the hot path allocates nothing): joint velocities in
+        rad/s (the backend clamps them to the limit) or, in end_position mode, the move clipped to [-1, 1].
+        Raises ValueError before anything in the scene changes."""
+        if type(action) is not np.ndarray:
+            try:
+                action = np.asarray(action, dtype=np.float64)
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"action must be numeric with shape {self._act_shape}, got {action!r}"
+                ) from error
+        if action.shape != self._act_shape:
+            raise ValueError(f"action must have shape {self._act_shape}, got shape {action.shape}")
+        if action.dtype.kind not in "fiub":
+            raise ValueError(f"action must be numeric with shape {self._act_shape}, got dtype {action.dtype}")
+        command = self._action
+        command[:] = action  # plain assignment: the cheapest cast into the float64 buffer
+        if self._action_scale != 1.0:
+            command *= self._action_scale
+        # A sum of Python floats is cheaper than isfinite().all(); only a non-finite sum needs the full check.
+        if not math.isfinite(sum(command.tolist())) and not np.isfinite(command).all():
+            raise ValueError(f"action contains NaN or inf: {np.asarray(action).tolist()}")
+        if self._end_position:
+            np.clip(command, -1.0, 1.0, out=command)
+        return command
+
+    def _move_tool(self, command: np.ndarray) -> bool:
+        """end_position mode: servo the tool to the moved pose; returns True when the move was refused.
+
+        Each iteration commands joint velocities J+ e * gain / control_period (clipped to the velocity
+        limit) for one control period, like the original's loop: at most 20 iterations, ending once the
+        error is below 5 % of the initial one (an absolute 5 cm would make every shorter move a no-op)."""
+        scene = self.scene
+        scale = self.config.end_position_scale
+        goal = scene.gripper_position() + command[:3] * scale
+        if np.any(goal < self._move_low) or np.any(goal > self._move_high) or not np.isfinite(goal).all():
+            self._command[:] = 0.0
+            scene.step(self._command)
+            return True
+        goal_yaw = float(scene.gripper_euler()[2]) + float(command[3]) * scale
+        first_error = None
+        for _ in range(IK_MAX_ITERATIONS):
+            error, task_jac = pointing_down_error(
+                goal - scene.gripper_position(),
+                scene.gripper_euler(),
+                goal_yaw,
+                scene.tool_jacobian(),
+                IK_YAW_WEIGHT,
+            )
+            norm = float(np.linalg.norm(error))
+            first_error = norm if first_error is None else first_error
+            if norm <= IK_TOLERANCE * first_error or scene.diverged():
+                break
+            scene.step(damped_pinv(task_jac) @ error * (IK_GAIN / self.config.control_period))
+        return False
+
+    def _observe(self) -> np.ndarray:
+        obs = self._obs
+        scene = self.scene
+        scene.write_observation(obs)
+        if self._extended:
+            target = scene.target_position()
+            tool = scene.gripper_position()
+            yaw = scene.target_pose()[1]
+            obs[17:20] = tool
+            offset = target - tool
+            obs[23:26] = offset
+            offset[2] += PREGRASP_HEIGHT
+            obs[20:23] = offset
+            obs[26] = scene.gripper_opening()
+            obs[27] = math.sin(yaw)
+            obs[28] = math.cos(yaw)
+        return obs.copy()
+
+    def compute_reward(self) -> tuple[float, dict[str, float]]:
+        """Evaluate the reward after a simulation step (may run a grasp attempt); sets the episode-end
+        flags `_success`, `_fell` and `_nan_reset`. Returns (reward, reward_terms)."""
+        scene = self.scene
+        self._success = self._fell = self._nan_reset = False
+        self._last_grasp_attempt = False
+        terms = {"grasp": 0.0, "distance": 0.0, "fall": 0.0, "orientation": 0.0, "table": 0.0}
+        if self._shaped:
+            terms["approach"] = 0.0
+        tx, ty, tz = scene.gripper_position().tolist()  # Python floats: scalar math is faster than numpy
+        if scene.diverged() or not math.isfinite(tx + ty + tz):
+            scene.reset(*self._start_target)
+            self._nan_reset = True
+            return 0.0, terms
+        target, yaw = scene.target_pose()
+        bx, by, bz = target.tolist()
+        dx = tx - bx
+        dy = ty - by
+        dz = tz - bz
+        d = math.sqrt(dx * dx + dy * dy + (dz - PREGRASP_HEIGHT) ** 2)
+        d_grasp = math.sqrt(dx * dx + dy * dy + (dz - GRASP_OFFSET) ** 2)
+        gate = d * d < GRASP_GATE_SQUARED and (not self._shaped or d_grasp < SHAPED_GRASP_GATE)
+        if gate and scene.target_in_sensor():
+            self._last_grasp_attempt = True
+            if scene.attempt_grasp(self.config.lift_height):
+                terms["grasp"] = 10.0
+                self._success = True
+            else:
+                scene.open_gripper()
+        terms["distance"] = -d
+        if self._shaped:
+            terms["approach"] = -2.0 * d_grasp
+        if self._last_grasp_attempt:  # the attempt moved the arm and the block
+            target, yaw = scene.target_pose()
+            bz = float(target[2])
+        if bz < self._fall_z:
+            terms["grasp"] = terms["distance"] = 0.0
+            if self._shaped:
+                terms["approach"] = 0.0
+            terms["fall"] = -10.0
+            self._fell = True
+            self._success = False
+        roll, pitch, tool_yaw = scene.gripper_euler().tolist()
+        terms["orientation"] = -ORIENTATION_WEIGHT * (
+            abs(wrap_angle(roll - math.pi))
+            + abs(wrap_angle(pitch))
+            + abs(wrap_angle(tool_yaw - yaw, math.pi))
+        )
+        if scene.left_pad_touches_table():
+            terms["table"] = -1.0
+        reward = float(sum(terms.values()))
+        if not math.isfinite(reward):
+            terms = dict.fromkeys(terms, 0.0)
+            reward = 0.0
+        return reward, terms

@@ -1,0 +1,25 @@
+"""Simulator backends of the Sawyer grasp scene behind one interface (`GraspScene`).
+
+Backends are imported lazily so that the optional PyRep/CoppeliaSim stack is only needed when chosen.
+"""
+
+from __future__ import annotations
+
+from sac_grasp_ros.scene.base import HOME_POSTURE, JOINT_NAMES, GraspScene
+
+BACKENDS = ("mujoco", "pyrep")
+
+__all__ = ["BACKENDS", "HOME_POSTURE", "JOINT_NAMES", "GraspScene", "make_scene"]
+
+
+def make_scene(backend: str = "mujoco", control_period: float = 0.05, headless: bool = True) -> GraspScene:
+    """Create (not yet launched) scene for `backend`; `headless` only matters for PyRep's GUI."""
+    if backend == "mujoco":
+        from sac_grasp_ros.scene.mujoco_scene import MujocoGraspScene
+
+        return MujocoGraspScene(control_period=control_period)
+    if backend == "pyrep":
+        from sac_grasp_ros.scene.pyrep_scene import PyRepGraspScene
+
+        return PyRepGraspScene(control_period=control_period, headless=headless)
+    raise ValueError(f"unknown scene backend {backend!r}; choose one of {BACKENDS}")

@@ -1,0 +1,138 @@
+"""The interface every simulator backend offers to the grasp environment.
+
+The environment only talks to this interface, so the task logic (rewards, grasp attempts, episode ends)
+is written once and the MuJoCo and PyRep backends only translate primitive operations.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+JOINT_NAMES: tuple[str, ...] = tuple(f"right_j{i}" for i in range(7))
+"""Sawyer arm joints, base to wrist, as named by Rethink (and by ROS `sensor_msgs/JointState`)."""
+
+HOME_POSTURE = np.array([0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056])
+"""The original's home posture (rad): gripper pointing down about 0.2 m above the block."""
+
+
+class GraspScene(ABC):
+    """A Sawyer arm with a two-finger gripper, a table and one block, driven by joint velocities.
+
+    Positions are metres in the scene's world frame, angles radians. `step` advances the simulation by
+    one control period; grasp primitives (`attempt_grasp`, `open_gripper`) may take longer because they
+    run a whole closing-and-lifting manoeuvre.
+    """
+
+    joint_names: tuple[str, ...] = JOINT_NAMES
+    control_period: float
+    """Simulated seconds advanced by one `step`."""
+    workspace_low: np.ndarray
+    """Lower corner (x, y, z) of the box in which targets are placed (z = block centre on the table)."""
+    workspace_high: np.ndarray
+    initial_target: tuple[np.ndarray, float]
+    """Target pose used by a fixed-target reset: (xyz, yaw)."""
+
+    @abstractmethod
+    def launch(self) -> None:
+        """Start the simulator (idempotent): load or build the scene."""
+
+    @abstractmethod
+    def reset(self, target_xyz: np.ndarray, target_yaw: float) -> None:
+        """Arm to the home posture at rest, gripper open, block at the given pose on the table."""
+
+    @abstractmethod
+    def step(self, joint_velocities: np.ndarray) -> None:
+        """Command 7 joint velocities (rad/s, clamped to +/- the velocity limit) for one control period
+        and advance the simulation."""
+
+    @abstractmethod
+    def set_velocity_limit(self, limit: float) -> None:
+        """Clamp joint velocity commands to +/- `limit` rad/s from now on."""
+
+    def write_observation(self, out: np.ndarray) -> None:
+        """Write joint positions, joint velocities and block centre into `out[0:17]` (the original
+        observation); backends may override with something cheaper than the accessors."""
+        out[0:7] = self.joint_positions()
+        out[7:14] = self.joint_velocities()
+        out[14:17] = self.target_position()
+
+    @abstractmethod
+    def joint_positions(self) -> np.ndarray:
+        """Arm joint positions (rad), shape (7,)."""
+
+    @abstractmethod
+    def joint_velocities(self) -> np.ndarray:
+        """Arm joint velocities (rad/s), shape (7,)."""
+
+    @abstractmethod
+    def gripper_position(self) -> np.ndarray:
+        """Tool point between the fingertips, shape (3,); NaN when the simulation blew up."""
+
+    @abstractmethod
+    def gripper_euler(self) -> np.ndarray:
+        """Tool frame orientation as intrinsic x-y-z Euler angles (CoppeliaSim's convention); the tool z
+        axis points out of the gripper, so pointing straight down with yaw y reads [pi, 0, y]."""
+
+    @abstractmethod
+    def gripper_opening(self) -> float:
+        """Distance between the finger slide positions (m): about 0.023 open, negative when closed on
+        nothing."""
+
+    @abstractmethod
+    def target_pose(self) -> tuple[np.ndarray, float]:
+        """Block centre (3,) and yaw (rad)."""
+
+    def target_position(self) -> np.ndarray:
+        """Block centre (3,); backends may override with something cheaper than `target_pose`."""
+        return self.target_pose()[0]
+
+    @abstractmethod
+    def target_in_sensor(self) -> bool:
+        """Proximity check: is the block between the open fingers (where closing them would grip it)?"""
+
+    @abstractmethod
+    def left_pad_touches_table(self) -> bool:
+        """Whether the left finger pad is in contact with the table (the original's table penalty)."""
+
+    @abstractmethod
+    def pads_touch_target(self) -> tuple[bool, bool]:
+        """(left pad, right pad) in contact with the block."""
+
+    @abstractmethod
+    def attempt_grasp(self, lift_height: float) -> bool:
+        """Close the gripper, lift the hand by `lift_height` m and report whether the block is held
+        (both pads on it and it rose with the hand). Leaves the gripper closed."""
+
+    @abstractmethod
+    def open_gripper(self) -> None:
+        """Open the fingers and let them settle (after a failed grasp attempt)."""
+
+    @abstractmethod
+    def solve_ik(
+        self,
+        position: np.ndarray,
+        yaw: float,
+        gain: float,
+        max_iterations: int,
+        tolerance: float,
+        yaw_weight: float,
+    ) -> np.ndarray:
+        """Joint positions that put the tool at `position` pointing down with `yaw`, by an iterative
+        Jacobian loop (step `gain`, yaw error weighted by `yaw_weight`) started at the current posture,
+        without moving the arm; stops when the error falls below `tolerance` times the initial error
+        (best effort: returns the last iterate)."""
+
+    @abstractmethod
+    def tool_jacobian(self) -> np.ndarray:
+        """Jacobian (6, 7) of the tool point: rows linear (x, y, z) then angular velocity, columns arm
+        joints, in the world frame at the current state."""
+
+    @abstractmethod
+    def diverged(self) -> bool:
+        """Whether the simulation blew up since the last reset (NaN/instability)."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Release the simulator (idempotent)."""
