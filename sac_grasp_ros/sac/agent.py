@@ -1,0 +1,257 @@
+"""The SAC learner: owns the networks and optimisers, acts on batches, and runs gradient updates.
+
+Soft Actor-Critic with twin critics, target critics and automatic entropy tuning
+(Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"). The losses live in
+`losses.py`; this class only wires them to the optimisers.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from sac_grasp_ros.sac import losses
+from sac_grasp_ros.sac.config import SACConfig
+from sac_grasp_ros.sac.networks import CriticEnsemble, TanhGaussianPolicy
+from sac_grasp_ros.sac.replay import ReplayBatch
+from sac_grasp_ros.sac.seeding import resolve_device, seed_everything
+
+STATE_KEYS = (
+    "policy",
+    "q",
+    "q_target",
+    "log_alpha",
+    "q_optimizer",
+    "policy_optimizer",
+    "alpha_optimizer",
+    "num_updates",
+)
+
+
+class BatchSource(Protocol):
+    """Anything with `len()` and `sample(n)` -> ReplayBatch: the replay buffer and the demonstrations."""
+
+    def __len__(self) -> int: ...
+
+    def sample(self, batch_size: int, device: torch.device | str | None = None) -> ReplayBatch: ...
+
+
+def sample_mixed(
+    buffer: BatchSource, demo: BatchSource | None, batch_size: int, demo_ratio: float
+) -> ReplayBatch:
+    """A batch with round(batch_size * demo_ratio) rows from `demo` and the rest from `buffer`.
+
+    The original appended the whole demonstration file to every batch; a fixed share keeps the
+    batch size (and the weight of demonstrations) constant however large the file is.
+    """
+    demo_count = round(batch_size * demo_ratio) if demo is not None and len(demo) > 0 else 0
+    if len(buffer) == 0:
+        raise ValueError("cannot sample a batch: the replay buffer is empty")
+    batch = buffer.sample(batch_size - demo_count)
+    if demo_count:
+        batch = ReplayBatch.concat(batch, demo.sample(demo_count))
+    return batch
+
+
+def make_adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel (one pass over all parameters), else the multi-tensor one.
+
+    The default single-tensor loop costs several passes over memory per parameter tensor; on CPU that
+    is a noticeable share of an update at these network sizes.
+    """
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # fused not supported on this device/build
+        return torch.optim.Adam(params, lr=lr, foreach=device.type == "cuda")
+
+
+class SAC:
+    """Soft Actor-Critic learner for continuous actions in [-1, 1]^act_dim."""
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig | None = None) -> None:
+        self.config = config = config if config is not None else SACConfig()
+        config.validate()
+        if obs_dim < 1 or act_dim < 1:
+            raise ValueError(f"obs_dim and act_dim must be >= 1, got {obs_dim}, {act_dim}")
+        if config.seed is not None:
+            seed_everything(config.seed)
+        if config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.device = resolve_device(config.device)
+        self.target_entropy = float(-act_dim if config.target_entropy is None else config.target_entropy)
+        self.num_updates = 0
+
+        self.policy = TanhGaussianPolicy(
+            obs_dim,
+            act_dim,
+            config.hidden_size,
+            config.policy_hidden_layers,
+            config.log_std_min,
+            config.log_std_max,
+            config.q_last_layer_init,
+        ).to(self.device)
+        self.q = CriticEnsemble(
+            obs_dim, act_dim, config.hidden_size, config.q_hidden_layers, 2, config.q_last_layer_init
+        ).to(self.device)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.log_alpha = torch.tensor(
+            math.log(config.init_alpha), device=self.device, requires_grad=config.autotune_alpha
+        )
+        self.q_optimizer = make_adam(list(self.q.parameters()), config.q_lr, self.device)
+        self.policy_optimizer = make_adam(list(self.policy.parameters()), config.policy_lr, self.device)
+        self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device)
+
+        self._target_fn = losses.bellman_target
+        self._critic_fn = losses.critic_loss
+        self._actor_fn = losses.actor_loss
+        if config.compile:
+            self._target_fn = torch.compile(losses.bellman_target)
+            self._critic_fn = torch.compile(losses.critic_loss)
+            self._actor_fn = torch.compile(losses.actor_loss)
+
+    # ----------------------------------------------------------------- acting
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.detach().exp()
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Actions in [-1, 1] for a batch of observations [B, obs_dim] (a single [obs_dim] gives [act_dim]).
+
+        Stochastic actions sample the policy (exploration); deterministic ones are tanh(mean) (evaluation).
+        """
+        obs_array = np.asarray(obs, dtype=np.float32)
+        single = obs_array.ndim == 1
+        if single:
+            obs_array = obs_array[None]
+        if obs_array.ndim != 2 or obs_array.shape[1] != self.obs_dim:
+            raise ValueError(f"act() expects observations of shape [B, {self.obs_dim}], got {np.shape(obs)}")
+        if not np.isfinite(obs_array).all():
+            raise ValueError("act() got an observation containing NaN or inf")
+        with torch.no_grad():
+            obs_tensor = torch.from_numpy(obs_array).to(self.device)
+            if deterministic:
+                actions = self.policy.deterministic_action(obs_tensor)
+            else:
+                actions = self.policy.sample(obs_tensor)[0]
+            actions = actions.cpu().numpy()
+        return actions[0] if single else actions
+
+    # ---------------------------------------------------------------- learning
+    def update(self, batch: ReplayBatch) -> dict[str, float]:
+        """One gradient step on critics, policy and temperature; returns the losses as floats."""
+        return {name: float(value) for name, value in self._update(batch.to(self.device)).items()}
+
+    def update_from(
+        self, buffer: BatchSource, num_updates: int, demo: BatchSource | None = None
+    ) -> dict[str, float]:
+        """`num_updates` steps on batches from `buffer`, a `demo_ratio` share of each drawn from `demo`.
+
+        Metrics of the last step are converted to floats once, at the end (no host sync per step).
+        """
+        metrics = self.update_from_tensors(buffer, num_updates, demo)
+        return {name: float(value) for name, value in metrics.items()}
+
+    def update_from_tensors(
+        self, buffer: BatchSource, num_updates: int, demo: BatchSource | None = None
+    ) -> dict[str, torch.Tensor]:
+        """As `update_from`, but the last step's metrics stay tensors: a loop calling this every env
+        step converts them only when it logs, so a CUDA learner never waits on the host."""
+        metrics: dict[str, torch.Tensor] = {}
+        for _ in range(num_updates):
+            batch = sample_mixed(buffer, demo, self.config.batch_size, self.config.demo_ratio)
+            metrics = self._update(batch.to(self.device))
+        return metrics
+
+    def _update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
+        """The update as tensors only (no .item()): critic, then policy on the updated critic, then alpha."""
+        config = self.config
+        alpha = self.alpha
+        target = self._target_fn(
+            batch,
+            self.policy,
+            self.q_target,
+            alpha,
+            config.gamma,
+            config.reward_scale,
+            config.reward_normalisation,
+        )
+        critic = self._critic_fn(batch, self.q, target)
+        self.q_optimizer.zero_grad(set_to_none=True)
+        critic["q_loss"].backward()
+        self.q_optimizer.step()
+
+        actor = self._actor_fn(batch.obs, self.policy, self.q, alpha)
+        self.policy_optimizer.zero_grad(set_to_none=True)
+        actor["policy_loss"].backward()
+        self.policy_optimizer.step()
+
+        metrics = {**critic, "policy_loss": actor["policy_loss"].detach(), "entropy": actor["entropy"]}
+        if config.autotune_alpha:
+            # The same policy forward feeds the temperature loss: no second pass over the batch.
+            temperature_loss = losses.alpha_loss(self.log_alpha, actor["log_prob"], self.target_entropy)
+            self.alpha_optimizer.zero_grad(set_to_none=True)
+            temperature_loss.backward()
+            self.alpha_optimizer.step()
+            metrics["alpha_loss"] = temperature_loss.detach()
+        metrics["q_loss"] = metrics["q_loss"].detach()
+        metrics["alpha"] = alpha
+        self.soft_update_targets()
+        self.num_updates += 1
+        return metrics
+
+    def soft_update_targets(self) -> None:
+        """target <- target + tau * (online - target), i.e. (1 - tau) * target + tau * online, as one lerp."""
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.q_target.parameters()), list(self.q.parameters()), self.config.tau)
+
+    # ------------------------------------------------------------- persistence
+    def state_dict(self) -> dict[str, Any]:
+        """All that continuing to learn needs: weights, targets, optimisers, temperature, counter."""
+        return {
+            "policy": self.policy.state_dict(),
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "q_optimizer": self.q_optimizer.state_dict(),
+            "policy_optimizer": self.policy_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()`; raises ValueError naming the missing key or mismatched tensor."""
+        missing = [key for key in STATE_KEYS if key not in state]
+        if missing:
+            raise ValueError(f"learner state is missing {missing}")
+        for key, module in (("policy", self.policy), ("q", self.q), ("q_target", self.q_target)):
+            _check_shapes(key, module.state_dict(), state[key])
+        log_alpha = state["log_alpha"]
+        if not isinstance(log_alpha, torch.Tensor) or log_alpha.numel() != 1:
+            raise ValueError(f"learner state 'log_alpha' must be a one-element tensor, got {log_alpha!r}")
+        self.policy.load_state_dict(state["policy"])
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(log_alpha.reshape(()))
+        self.q_optimizer.load_state_dict(state["q_optimizer"])
+        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
+        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        self.num_updates = int(state["num_updates"])
+
+
+def _check_shapes(name: str, expected: dict[str, torch.Tensor], found: dict[str, Any]) -> None:
+    if set(expected) != set(found):
+        raise ValueError(f"learner state '{name}' has tensors {sorted(found)}, expected {sorted(expected)}")
+    for key, tensor in expected.items():
+        other = found[key]
+        if not isinstance(other, torch.Tensor) or other.shape != tensor.shape:
+            shape = tuple(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+            raise ValueError(
+                f"learner state '{name}.{key}' has shape {shape}, expected {tuple(tensor.shape)} "
+                "(different obs_dim/act_dim or network sizes?)"
+            )

@@ -1,0 +1,117 @@
+"""Run outputs for people: TensorBoard scalars, a per-episode reward CSV and a learning-curve PNG.
+
+Used by the in-process trainer and reusable by the ROS agent node (no rclpy here).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from sac_grasp_ros.training.curve import CURVE_COLUMNS, EpisodeRecord, LearningCurve
+
+REWARDS_CSV = "rewards.csv"
+CURVE_PNG = "learning_curve.png"
+TENSORBOARD_DIR = "tensorboard"
+
+
+class RunReporter:
+    """Writes the human-facing logs of one run into `out_dir`; appends when the run is resumed."""
+
+    def __init__(self, out_dir: str | os.PathLike, tensorboard: bool = True, window: int = 100) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.window = window
+        csv_path = self.out_dir / REWARDS_CSV
+        new_file = not csv_path.exists() or csv_path.stat().st_size == 0
+        self._csv_file = open(csv_path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
+        self._csv = csv.writer(self._csv_file)
+        if new_file:
+            self._csv.writerow(list(CURVE_COLUMNS))
+            self._csv_file.flush()
+        self._writer = None
+        if tensorboard:
+            # imported lazily: tensorboard is slow to import and optional for callers that pass False
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.out_dir / TENSORBOARD_DIR))
+
+    def episode(self, record: EpisodeRecord, curve: LearningCurve) -> None:
+        """Log one finished episode to the CSV and TensorBoard (return, length, rolling success rate)."""
+        success = "" if record.success is None else int(record.success)
+        self._csv.writerow(
+            [
+                record.episode,
+                record.env_steps,
+                f"{record.episode_return:.6g}",
+                record.episode_length,
+                success,
+                f"{record.wall_s:.3f}",
+            ]
+        )
+        self._csv_file.flush()
+        if self._writer is not None:
+            step = record.env_steps
+            self._writer.add_scalar("episode/return", record.episode_return, step)
+            self._writer.add_scalar("episode/length", record.episode_length, step)
+            rate = curve.success_rate(self.window)
+            if rate is not None:
+                self._writer.add_scalar("episode/success_rate", rate, step)
+
+    def scalars(self, step: int, values: Mapping[str, float], prefix: str = "train") -> None:
+        if self._writer is not None:
+            for name, value in values.items():
+                self._writer.add_scalar(f"{prefix}/{name}", value, step)
+
+    def plot(self, curve: LearningCurve, title: str = "") -> Path:
+        """Redraw the learning-curve PNG (episode returns and their rolling mean vs env steps)."""
+        return plot_learning_curve(curve, self.out_dir / CURVE_PNG, title=title, window=self.window)
+
+    def close(self) -> None:
+        self._csv_file.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def plot_learning_curve(curve: LearningCurve, path: Path, title: str = "", window: int = 100) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed (headless machines, CI)
+    import matplotlib.pyplot as plt
+
+    arrays = curve.to_arrays()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    steps, returns = arrays["env_steps"], arrays["episode_return"]
+    if returns.size:
+        axis.plot(steps, returns, ".", alpha=0.35, label="episode return")
+        kernel = min(window, returns.size)
+        rolling = np.convolve(returns, np.ones(kernel) / kernel, mode="valid")
+        axis.plot(steps[kernel - 1 :], rolling, "-", label=f"mean of last {kernel}")
+        success = arrays["success"]
+        if not np.isnan(success).all():
+            twin = axis.twinx()
+            known = ~np.isnan(success)
+            success_kernel = min(kernel, int(known.sum()))
+            rate = np.convolve(success[known], np.ones(success_kernel) / success_kernel, mode="valid")
+            twin.plot(steps[known][success_kernel - 1 :], rate, "g--", label="success rate")
+            twin.set_ylabel("success rate")
+            twin.set_ylim(0, 1)
+    axis.set_xlabel("env steps")
+    axis.set_ylabel("return")
+    axis.set_title(title or "learning curve")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, format="png", dpi=90)
+    plt.close(figure)
+    os.replace(temporary, path)  # a viewer never sees a half-written image
+    return path
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
