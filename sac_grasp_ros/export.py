@@ -1,0 +1,190 @@
+"""`sac-grasp export`: the deterministic policy as TorchScript and ONNX, ready for a robot-side runtime.
+
+The exported graph takes the raw observation (float32 [batch, obs_dim], exactly what `GraspEnv`
+returns for the trained observation mode) and returns joint velocities in rad/s (tanh(mean) times the
+env's `max_joint_velocity`), so a deployment needs neither this package nor the action convention.
+Both files are checked against the torch policy on random inputs before the command succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.sac import CheckpointError, load_checkpoint
+from sac_grasp_ros.sac.networks import TanhGaussianPolicy
+
+ENV_CONFIG_FILE = "env.yaml"
+"""Beside a checkpoint: the GraspEnvConfig the policy was trained with (observation mode, velocity scale)."""
+TORCHSCRIPT_FILE = "policy.pt"
+ONNX_FILE = "policy.onnx"
+MANIFEST_FILE = "export.json"
+VERIFY_SAMPLES = 256
+VERIFY_TOLERANCE = 1e-5
+
+
+class DeployedPolicy(nn.Module):
+    """Raw observation -> joint velocities (rad/s): the policy mean squashed by tanh, then scaled."""
+
+    def __init__(self, policy: TanhGaussianPolicy, max_joint_velocity: float) -> None:
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("velocity_scale", torch.tensor(float(max_joint_velocity), dtype=torch.float32))
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.policy(observation.to(torch.float32))
+        return torch.tanh(mean) * self.velocity_scale
+
+
+def read_env_config(path: Path | None, policy_dir: Path) -> GraspEnvConfig:
+    """The env settings of a trained policy: an explicit file, else `env.yaml` beside it, else defaults.
+
+    Accepts a flat GraspEnvConfig mapping or a graph config (`sim_node: ros__parameters: ...`), whose
+    node-only keys (step mode, watchdog, ...) are ignored.
+    """
+    source = path if path is not None else policy_dir / ENV_CONFIG_FILE
+    if not source.is_file():
+        if path is not None:
+            raise FileNotFoundError(f"env config not found: {path}")
+        return GraspEnvConfig()
+    try:
+        values = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML ({error})") from error
+    if isinstance(values, dict) and "sim_node" in values:
+        values = (values["sim_node"] or {}).get("ros__parameters", {})
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: expected a mapping of GraspEnvConfig fields")
+    fields = set(GraspEnvConfig.__dataclass_fields__)
+    try:
+        return GraspEnvConfig.from_dict({key: value for key, value in values.items() if key in fields})
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from error
+
+
+def build_deployed_policy(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[DeployedPolicy, int]:
+    """Load the checkpoint on CPU and wrap its policy; returns the module and the observation size."""
+    loaded = load_checkpoint(policy_dir, device="cpu")
+    module = DeployedPolicy(loaded.sac.policy.cpu(), env_config.max_joint_velocity).eval()
+    return module, loaded.obs_dim
+
+
+def export_policy(
+    policy_dir: Path, out_dir: Path, env_config_file: Path | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Write TorchScript and ONNX files plus a manifest into `out_dir`; verify both against torch."""
+    env_config = read_env_config(env_config_file, policy_dir)
+    module, obs_dim = build_deployed_policy(policy_dir, env_config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(1, obs_dim)
+
+    scripted = torch.jit.trace(module, example)
+    torchscript_path = out_dir / TORCHSCRIPT_FILE
+    _atomic_save(torchscript_path, lambda target: torch.jit.save(scripted, str(target)))
+
+    onnx_path = out_dir / ONNX_FILE
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated but needs no onnxscript; it is what we verify.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _atomic_save(
+            onnx_path,
+            lambda target: torch.onnx.export(
+                module,
+                (example,),
+                str(target),
+                input_names=["observation"],
+                output_names=["joint_velocity"],
+                dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
+                dynamo=False,
+            ),
+        )
+
+    errors = verify_exports(module, torchscript_path, onnx_path, obs_dim, seed)
+    manifest = {
+        "source": str(policy_dir),
+        "obs_dim": obs_dim,
+        "act_dim": int(module.policy.act_dim),
+        "observation": env_config.observation,
+        "control_mode": env_config.control_mode,
+        "max_joint_velocity": env_config.max_joint_velocity,
+        "input": "observation float32 [batch, obs_dim], as GraspEnv returns it",
+        "output": "joint_velocity float32 [batch, act_dim] in rad/s, right_j0..right_j6",
+        "files": {"torchscript": TORCHSCRIPT_FILE, "onnx": ONNX_FILE},
+        "max_abs_error": errors,
+    }
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def verify_exports(
+    module: DeployedPolicy, torchscript_path: Path, onnx_path: Path, obs_dim: int, seed: int
+) -> dict[str, float]:
+    """Max |difference| of each exported file against the torch module on seeded random observations."""
+    generator = torch.Generator().manual_seed(seed)
+    observations = torch.randn(VERIFY_SAMPLES, obs_dim, generator=generator) * 2.0
+    with torch.no_grad():
+        expected = module(observations).numpy()
+        from_torchscript = torch.jit.load(str(torchscript_path))(observations).numpy()
+    errors = {"torchscript": float(np.abs(from_torchscript - expected).max())}
+    try:
+        import onnxruntime
+    except ImportError:  # the runtime is a dev dependency: without it the ONNX file is written unverified
+        errors["onnx"] = float("nan")
+    else:
+        session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        from_onnx = session.run(None, {"observation": observations.numpy()})[0]
+        errors["onnx"] = float(np.abs(from_onnx - expected).max())
+    bad = {
+        name: error for name, error in errors.items() if not math.isnan(error) and error > VERIFY_TOLERANCE
+    }
+    if bad:
+        raise RuntimeError(f"exported policy differs from the torch policy: max abs error {bad}")
+    return errors
+
+
+def _atomic_save(path: Path, writer: Any) -> None:
+    """Write through a temporary file and rename, so a failed export never leaves half a file."""
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        writer(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sac-grasp export", description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", required=True, type=Path, help="checkpoint directory of a trained policy")
+    parser.add_argument("--out", type=Path, help="output directory (default: <policy>/export)")
+    parser.add_argument(
+        "--env-config",
+        type=Path,
+        help=f"YAML with the env settings (default: {ENV_CONFIG_FILE} beside the policy, else defaults)",
+    )
+    args = parser.parse_args(argv)
+    out_dir = args.out if args.out is not None else args.policy / "export"
+    try:
+        manifest = export_policy(args.policy, out_dir, args.env_config)
+    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"sac-grasp export: {error}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps({"out": str(out_dir), **{k: manifest[k] for k in ("obs_dim", "act_dim", "max_abs_error")}})
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
