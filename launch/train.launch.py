@@ -1,0 +1,23 @@
+"""Train through the ROS graph: N simulator workers (respawned when they crash) + the SAC agent.
+
+    ros2 launch sac_grasp_ros train.launch.py num_workers:=4 rviz:=true
+    ros2 launch sac_grasp_ros train.launch.py config:=/path/to/my_train.yaml
+
+The nodes come from sac_grasp_ros.graph.build_node_specs, like `sac-grasp train` without ROS tools.
+"""
+
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+from launch import LaunchDescription
+from sac_grasp_ros import launch_support
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [
+            *launch_support.common_arguments("train.yaml", default_workers=""),
+            DeclareLaunchArgument("first_index", default_value="", description="index of the first worker"),
+            OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "train")),
+            launch_support.rviz_action(),
+        ]
+    )

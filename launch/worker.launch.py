@@ -1,0 +1,22 @@
+"""Simulator workers only, for extra hosts on the same ROS domain as the agent.
+
+    ros2 launch sac_grasp_ros worker.launch.py num_workers:=2 first_index:=4
+
+The agent must list these namespaces (e.g. worker_4, worker_5) in its `workers` parameter.
+"""
+
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+from launch import LaunchDescription
+from sac_grasp_ros import launch_support
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [
+            *launch_support.common_arguments("train.yaml", default_workers=""),
+            DeclareLaunchArgument("first_index", default_value="0", description="index of the first worker"),
+            OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "worker")),
+            launch_support.rviz_action(),
+        ]
+    )

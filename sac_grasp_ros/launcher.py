@@ -1,0 +1,343 @@
+"""`sac-grasp train|test|worker`: start the ROS graph as processes where `ros2 launch` is not installed.
+
+The nodes come from the same `sac_grasp_ros.graph.build_node_specs` as the launch files. Each runs
+as `python -m sac_grasp_ros.nodes.<node> --ros-args -r __ns:=... -r __node:=... --params-file F`;
+the launcher supervises them (respawns workers that die), forwards SIGINT/SIGTERM as SIGTERM and
+shuts everything down cleanly. It also prepares the environment a pip venv needs: a writable
+ROS_LOG_DIR, AMENT_PREFIX_PATH including the venv, and optionally a private ROS_DOMAIN_ID.
+
+train: ends when the agent exits (config on_finish=evaluate_and_exit: its evaluation JSON, written
+to <out>/result.json, is printed as the last line). test: one worker + the agent in deployment
+mode with a trained policy; the launcher calls /evaluate itself and prints the JSON.
+worker: simulator workers only, until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from sac_grasp_ros import graph, paths
+
+SHIPPED_POLICY = "sawyer_grasp_sac"
+"""directory under models/ holding the shipped trained policy checkpoint"""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    if not argv or argv[0] not in graph.ROLES:
+        raise SystemExit(f"usage: sac-grasp {{{','.join(graph.ROLES)}}} [options] (got {argv[:1]})")
+    role = argv[0]
+    parser = argparse.ArgumentParser(prog=f"sac-grasp {role}", description=__doc__.split("\n\n")[0])
+    default_config = {"train": "train", "test": "test", "worker": "train"}[role]
+    parser.add_argument("--config", help=f"graph config YAML (default: config/{default_config}.yaml)")
+    parser.add_argument("--num-workers", type=int, help="simulator workers (overrides graph.num_workers)")
+    parser.add_argument("--seed", type=int, help="base seed (overrides graph.seed)")
+    parser.add_argument(
+        "--out",
+        help="output directory: logs, parameter files, checkpoints, result.json (default runs/<role>-<time>)",
+    )
+    parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for all nodes (0..232)")
+    parser.add_argument("--localhost", action="store_true", help="ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST")
+    parser.add_argument(
+        "--timeout", type=float, default=0.0, help="give up after this many seconds (0: never)"
+    )
+    parser.add_argument("--step-mode", choices=("lockstep", "realtime"), help="simulator step_mode override")
+    if role == "train":
+        parser.add_argument(
+            "--quick", action="store_true", help="short run on config/train_quick.yaml (README)"
+        )
+        parser.add_argument("--total-steps", type=int, help="env steps to train (agent total_steps)")
+        parser.add_argument("--eval-episodes", type=int, help="episodes of the final evaluation")
+    elif role == "test":
+        parser.add_argument(
+            "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
+        )
+        parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
+    else:
+        parser.add_argument(
+            "--first-index", type=int, help="index of the first worker (other hosts: other ranges)"
+        )
+    args = parser.parse_args(argv[1:])
+    args.role = role
+    if role == "train" and args.quick:
+        args.config = args.config or str(paths.config_file("train_quick"))
+        args.localhost = True
+        if args.domain_id is None:
+            args.domain_id = 100 + os.getpid() % 100  # away from the default domain 0 of a ROS install
+    args.config = args.config or str(paths.config_file(default_config))
+    if args.domain_id is not None and not 0 <= args.domain_id <= 232:
+        parser.error(f"--domain-id must be in 0..232, got {args.domain_id}")
+    return args
+
+
+def node_environment(out: Path, domain_id: int | None, localhost: bool) -> dict[str, str]:
+    """Environment for the node processes (rclpy from a pip venv needs these to start)."""
+    env = dict(os.environ)
+    home = Path(env.get("HOME", "/nonexistent"))
+    if "ROS_LOG_DIR" not in env and not (os.access(home, os.W_OK) and "ROS_HOME" not in env):
+        env["ROS_LOG_DIR"] = str((out / "ros_log").resolve())
+    prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    if sys.prefix not in prefixes:
+        prefixes.append(sys.prefix)
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join(prefixes)
+    if domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(domain_id)
+    if localhost:
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def node_command(spec: graph.NodeSpec, params_file: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        spec.module,
+        "--ros-args",
+        "-r",
+        f"__ns:={spec.namespace}",
+        "-r",
+        f"__node:={spec.name}",
+        "--params-file",
+        str(params_file),
+    ]
+
+
+@dataclass
+class Supervised:
+    """One node process and what is needed to restart it."""
+
+    spec: graph.NodeSpec
+    command: list[str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    log: IO[bytes] | None = None
+    restart_at: float | None = None
+    restarts: int = 0
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    """Starts, watches, respawns and stops the node processes."""
+
+    def __init__(self, specs: list[graph.NodeSpec], out: Path, env: dict[str, str]) -> None:
+        self.env = env
+        self.nodes: list[Supervised] = []
+        params_dir = out / "params"
+        logs_dir = out / "logs"
+        params_dir.mkdir(parents=True, exist_ok=True)
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        for spec in specs:
+            label = spec.fqn.strip("/").replace("/", "__")
+            params_file = params_dir / f"{label}.yaml"
+            params_file.write_text(yaml.safe_dump(graph.params_file_content(spec), sort_keys=False))
+            self.nodes.append(Supervised(spec, node_command(spec, params_file), logs_dir / f"{label}.log"))
+        self.stopping = False
+
+    def start(self, node: Supervised) -> None:
+        node.log = open(node.log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
+        # A new session: a terminal's Ctrl-C reaches only the launcher, which then stops the nodes
+        # in order (and does not mistake their exit for a crash to respawn).
+        node.process = subprocess.Popen(
+            node.command, stdout=node.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        node.restart_at = None
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            self.start(node)
+
+    def poll(self) -> list[Supervised]:
+        """Respawn what should be respawned; returns nodes that exited for good since the last poll."""
+        ended = []
+        now = time.monotonic()
+        for node in self.nodes:
+            if node.process is None:
+                if node.restart_at is not None and now >= node.restart_at and not self.stopping:
+                    node.restarts += 1
+                    print(f"[launcher] respawning {node.spec.fqn} (restart {node.restarts})", file=sys.stderr)
+                    self.start(node)
+                continue
+            code = node.process.poll()
+            if code is None:
+                continue
+            node.exit_codes.append(code)
+            node.process = None
+            if node.log:
+                node.log.close()
+            if node.spec.respawn and not self.stopping:
+                print(f"[launcher] {node.spec.fqn} exited with {code}; see {node.log_path}", file=sys.stderr)
+                node.restart_at = now + node.spec.respawn_delay
+            else:
+                ended.append(node)
+        return ended
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM to every node, then SIGKILL to those still alive after `grace` seconds."""
+        self.stopping = True
+        running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+        for node in running:
+            node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for node in running:
+            try:
+                node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[launcher] {node.spec.fqn} ignored SIGTERM: killed", file=sys.stderr)
+                node.process.kill()
+                node.process.wait()
+        for node in self.nodes:
+            if node.log and not node.log.closed:
+                node.log.close()
+
+
+def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
+    config = graph.load_config(args.config)
+    graph_overrides: dict[str, Any] = {"num_workers": args.num_workers, "seed": args.seed}
+    if args.role == "worker":
+        graph_overrides["first_index"] = args.first_index
+    sim_overrides = {"step_mode": args.step_mode} if args.step_mode else {}
+    agent_overrides: dict[str, Any] = {}
+    if args.role == "train":
+        agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
+        agent_overrides["result_file"] = str((out / "result.json").resolve())
+        if args.total_steps is not None:
+            agent_overrides["total_steps"] = args.total_steps
+    if args.role == "test":
+        policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
+        if not (policy / "checkpoint.json").is_file():
+            raise FileNotFoundError(
+                f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
+                "train one with `sac-grasp train` and pass its checkpoints/latest with --policy"
+            )
+        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
+        agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
+    if getattr(args, "eval_episodes", None) is not None:
+        agent_overrides["eval_episodes"] = args.eval_episodes
+    return graph.build_node_specs(config, args.role, graph_overrides, agent_overrides, sim_overrides)
+
+
+def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
+    """Call /evaluate from this process as a small rclpy client (used by `test`)."""
+    for name in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "AMENT_PREFIX_PATH"):
+        if name in env:
+            os.environ[name] = env[name]
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from std_srvs.srv import Trigger
+
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    try:
+        node = rclpy.create_node("sac_grasp_launcher", context=context)
+        client = node.create_client(Trigger, "/evaluate")
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + timeout
+        while not client.service_is_ready():
+            if time.monotonic() > deadline or interrupted():
+                return False, "/evaluate did not come up"
+            executor.spin_once(timeout_sec=0.1)
+        future = client.call_async(Trigger.Request())
+        while not future.done():
+            if time.monotonic() > deadline or interrupted():
+                return False, "/evaluate did not answer (timeout or interrupted)"
+            executor.spin_once(timeout_sec=0.1)
+        result = future.result()
+        return bool(result.success), result.message
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+        out = Path(args.out or f"runs/{args.role}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.mkdir(parents=True, exist_ok=True)
+        specs = build_specs(args, out)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"sac-grasp {argv[0] if argv else ''}: {error}", file=sys.stderr)
+        return 2
+    env = node_environment(out, args.domain_id, args.localhost)
+    supervisor = Supervisor(specs, out, env)
+    stop_signal: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop_signal.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    names = ", ".join(s.fqn for s in specs)
+    print(
+        f"[launcher] {args.role}: {names}; output in {out} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')})",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    code = 0
+    result_line = None
+    try:
+        supervisor.start_all()
+        if args.role == "test":
+            ended: list[Supervised] = []
+
+            def interrupted() -> bool:
+                ended.extend(n for n in supervisor.poll() if n.spec.executable == "agent_node")
+                return bool(stop_signal or ended)
+
+            ok, message = call_evaluate(env, args.timeout or 600.0, interrupted)
+            if ended:
+                message = f"the agent exited with {ended[0].exit_codes[-1]}; see {ended[0].log_path}"
+            if not ok:
+                print(f"[launcher] evaluation failed: {message}", file=sys.stderr)
+                code = 1
+            else:
+                result_line = message
+                (out / "result.json").write_text(message)
+        while args.role != "test" and not stop_signal:
+            ended = supervisor.poll()
+            agent_end = [n for n in ended if n.spec.executable == "agent_node"]
+            if agent_end:
+                code = agent_end[0].exit_codes[-1]
+                if code != 0:
+                    print(
+                        f"[launcher] agent exited with {code}; see {agent_end[0].log_path}", file=sys.stderr
+                    )
+                break
+            if ended and all(n.process is None and n.restart_at is None for n in supervisor.nodes):
+                code = 1
+                print("[launcher] all nodes exited", file=sys.stderr)
+                break
+            if args.timeout and time.monotonic() - started > args.timeout:
+                print(f"[launcher] timeout after {args.timeout} s", file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.1)
+        if stop_signal:
+            code = 128 + stop_signal[0] if code == 0 and args.role != "worker" else code
+    finally:
+        supervisor.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.role == "train" and code == 0 and (out / "result.json").is_file():
+        result_line = (out / "result.json").read_text().strip()
+    print(f"[launcher] done in {time.monotonic() - started:.1f} s (exit {code})", file=sys.stderr)
+    if result_line is not None:
+        try:
+            parsed = json.loads(result_line)
+            print(json.dumps(parsed))
+        except json.JSONDecodeError:
+            print(result_line)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

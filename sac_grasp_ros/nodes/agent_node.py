@@ -1,0 +1,593 @@
+"""SAC agent node: acts for N simulator workers in one batched forward pass and learns from replay.
+
+Interfaces (the node runs at the root namespace; worker topics are /<worker>/...):
+- sub `/<worker>/step` (protocol.StepMessage in a Float64MultiArray), pub
+  `/<worker>/velocity_controller/commands` (joint velocities, rad/s), client `/<worker>/reset`.
+- srv `/evaluate` (std_srvs/Trigger): deterministic episodes on freshly reset workers, learning
+  paused, nothing stored; message = JSON {episodes, success_rate, mean_return, mean_length}.
+- srv `/train` (std_srvs/SetBool): learning on/off (off: the workers are driven by the
+  deterministic policy, nothing is stored); `/save`, `/load` (std_srvs/Trigger): checkpoint
+  in `checkpoint_dir`; failures come back as success=false with the reason.
+- pub `~/episode_return`, `~/success_rate`, `~/q_loss`, `~/policy_loss`, `~/alpha`, `~/env_steps`
+  (transitions stored), `~/steps_seen` (all steps, also when not learning), `~/progress_markers` (RViz text).
+
+The loop is hand-driven (`spin_once`), acting first and then running at most
+`max_updates_per_loop` gradient updates, so the workers simulate while the agent learns.
+"""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.task import Future
+from std_msgs.msg import Float64, Float64MultiArray, Int64
+from std_srvs.srv import SetBool, Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from sac_grasp_ros import protocol
+from sac_grasp_ros.agent_core import AgentCore, AgentCoreSettings, Phase, UpdateScheduler
+from sac_grasp_ros.nodes.common import (
+    COMMAND_QOS,
+    COMMAND_TOPIC,
+    RESET_SERVICE,
+    STATUS_QOS,
+    STEP_QOS,
+    STEP_TOPIC,
+    StartupError,
+    make_executor,
+    run_node,
+    to_plain,
+)
+
+ON_FINISH = ("idle", "exit", "evaluate_and_exit")
+# Parameters that take effect when changed at run time (`ros2 param set`); the others need a restart.
+RUNTIME_SETTABLE = {
+    "eval_episodes", "checkpoint_dir", "checkpoint_every", "save_buffer", "progress_every",
+    "max_updates_per_loop", "eval_timeout",
+}  # fmt: skip
+
+
+@dataclasses.dataclass
+class AgentNodeSettings:
+    """Parameters of the agent node (the learner's own are `sac.<SACConfig field>`)."""
+
+    workers: list[str] = dataclasses.field(default_factory=list)
+    """worker namespaces (e.g. [worker_0, worker_1]); empty: use num_workers"""
+    num_workers: int = 1
+    """when `workers` is empty: worker_prefix + 0 .. num_workers-1"""
+    worker_prefix: str = "worker_"
+    """namespace prefix used with num_workers"""
+    learning: bool = True
+    """store transitions and update; off = deployment (deterministic policy, nothing stored)"""
+    total_steps: int = 0
+    """stop learning after this many stored env steps (0: never)"""
+    on_finish: str = "idle"
+    """after total_steps: idle (keep acting), exit, or evaluate_and_exit"""
+    result_file: str = ""
+    """evaluate_and_exit also writes the evaluation JSON here"""
+    eval_episodes: int = 10
+    """episodes per /evaluate call (shared among the workers)"""
+    checkpoint_dir: str = "checkpoints/latest"
+    """directory written by /save and periodic checkpoints, read by /load"""
+    load_on_start: str = ""
+    """checkpoint directory loaded before the first action (deployment policy); empty: none"""
+    checkpoint_every: int = 0
+    """periodic checkpoint every N stored env steps (0: only on /save and at the end)"""
+    save_buffer: bool = True
+    """checkpoints include the replay buffer"""
+    demo_file: str = ""
+    """demonstration .npz (sac.save_demos format); a sac.demo_ratio share of each batch comes from it"""
+    command_scale: float = 1.0
+    """rad/s per policy unit (the workers' max_joint_velocity)"""
+    max_updates_per_loop: int = 1
+    """gradient updates between two looks at the workers (keeps their latency low)"""
+    max_update_debt: int = 8
+    """pause acting while more updates than this are owed (honours sac.utd_ratio)"""
+    batch_wait: float = 0.005
+    """s to wait for the other workers before acting on a partial batch"""
+    stall_timeout: float = 5.0
+    """s without an answer to a command before the worker is reset"""
+    eval_timeout: float = 300.0
+    """s an /evaluate may take before it is answered with a failure"""
+    progress_every: int = 200
+    """publish loss/alpha/env_steps every N env steps seen"""
+    seed: int = 0
+    """seed of the learner and of the random warm-up actions"""
+
+    def validate(self) -> None:
+        if self.on_finish not in ON_FINISH:
+            raise ValueError(f"on_finish must be one of {ON_FINISH}, got {self.on_finish!r}")
+        for name in ("num_workers", "eval_episodes", "max_updates_per_loop", "progress_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("total_steps", "checkpoint_every", "max_update_debt"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("batch_wait", "stall_timeout", "eval_timeout", "command_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.command_scale <= 0:
+            raise ValueError(f"command_scale must be > 0, got {self.command_scale!r}")
+        if self.demo_file and not Path(self.demo_file).is_file():
+            raise ValueError(f"demo_file {self.demo_file!r} does not exist")
+
+    def worker_names(self) -> list[str]:
+        names = [w.strip("/") for w in self.workers if w.strip("/")]
+        return names or [f"{self.worker_prefix}{i}" for i in range(self.num_workers)]
+
+
+def _declare_dataclass(node: Node, cls: type, prefix: str = "") -> dict[str, Any]:
+    """Declare one ROS parameter per dataclass field (same name, default, docstring-free type)."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        name = f"{prefix}{f.name}"
+        if default is None:
+            descriptor = ParameterDescriptor(dynamic_typing=True)
+            value = node.declare_parameter(name, None, descriptor).value
+        elif isinstance(default, list):
+            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY).value
+            value = default if value is None else value
+        else:
+            value = node.declare_parameter(name, default).value
+            if isinstance(default, float) and isinstance(value, int):
+                value = float(value)
+        values[f.name] = to_plain(value)
+    return values
+
+
+class AgentNode(Node):
+    """The SAC agent (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__("agent_node")
+        from sac_grasp_ros.sac import SACConfig
+
+        try:
+            self.settings = AgentNodeSettings(**_declare_dataclass(self, AgentNodeSettings))
+            self.settings.validate()
+            sac_values = _declare_dataclass(self, SACConfig, prefix="sac.")
+            if sac_values.get("seed") is None:
+                sac_values["seed"] = self.settings.seed
+            self.sac_config = SACConfig.from_dict(sac_values)
+        except (ValueError, TypeError) as error:
+            raise StartupError(f"agent_node: invalid parameters: {error}") from error
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.worker_names = self.settings.worker_names()
+        self.rng = np.random.default_rng(self.settings.seed)
+        self.sac: Any = None
+        self.buffer: Any = None
+        self.demos: Any = None
+        self.dims: tuple[int, int] | None = None  # (act_dim, obs_dim), from the first step message
+        self.core = AgentCore(
+            self.worker_names,
+            act_fn=self._act,
+            store_fn=self._store,
+            scheduler=UpdateScheduler(
+                self.sac_config.utd_ratio, self.sac_config.learning_starts, self.sac_config.batch_size
+            ),
+            settings=AgentCoreSettings(
+                batch_wait=self.settings.batch_wait,
+                stall_timeout=self.settings.stall_timeout,
+                max_update_debt=self.settings.max_update_debt,
+            ),
+            random_act_fn=lambda n: self.rng.uniform(-1.0, 1.0, size=(n, self.dims[0])),
+        )
+        self.core.learning = self.settings.learning
+        self.command_pubs = {}
+        self.step_subs = {}
+        self.reset_clients = {}
+        for name in self.worker_names:
+            self.command_pubs[name] = self.create_publisher(
+                Float64MultiArray, f"/{name}/{COMMAND_TOPIC}", COMMAND_QOS
+            )
+            self.step_subs[name] = self.create_subscription(
+                Float64MultiArray, f"/{name}/{STEP_TOPIC}", partial(self._on_step, name), STEP_QOS
+            )
+            self.reset_clients[name] = self.create_client(Trigger, f"/{name}/{RESET_SERVICE}")
+        self.active: set[str] = set()
+        self.progress = {
+            topic: self.create_publisher(Float64, f"~/{topic}", STATUS_QOS)
+            for topic in ("episode_return", "success_rate", "q_loss", "policy_loss", "alpha")
+        }
+        self.env_steps_pub = self.create_publisher(Int64, "~/env_steps", STATUS_QOS)
+        self.steps_seen_pub = self.create_publisher(Int64, "~/steps_seen", STATUS_QOS)
+        self.progress_marker_pub = self.create_publisher(MarkerArray, "~/progress_markers", STATUS_QOS)
+        self.create_service(Trigger, "/evaluate", self._on_evaluate)
+        self.create_service(SetBool, "/train", self._on_train)
+        self.create_service(Trigger, "/save", self._on_save)
+        self.create_service(Trigger, "/load", self._on_load)
+
+        self.last_metrics: dict[str, float] = {}
+        self.episodes_published = 0
+        self.last_progress_step = 0
+        self.last_checkpoint_step = 0
+        self.eval_future: Future | None = None
+        self.eval_started = 0.0
+        self.eval_resets: dict[str, Future] = {}
+        self.stall_resets: dict[str, Future] = {}
+        self.finished = False
+        self.self_eval = False  # the evaluation started by on_finish=evaluate_and_exit
+        self.eval_outcome: tuple[bool, str] | None = None
+        self.exit_code: int | None = None
+        self.pending_load = self.settings.load_on_start
+        if self.pending_load:
+            # Deployment: the checkpoint fixes the network (and the dims), no message needed first.
+            ok, message = self._load(self.pending_load)
+            if not ok:
+                raise StartupError(f"agent_node: {message}")
+            self.pending_load = ""
+        self.get_logger().info(
+            f"agent for workers {self.worker_names}; learning={self.core.learning}, "
+            f"total_steps={self.settings.total_steps}, utd={self.sac_config.utd_ratio}"
+        )
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        changes = {}
+        for param in params:
+            if param.name not in RUNTIME_SETTABLE:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{param.name} cannot change at run time (settable: {sorted(RUNTIME_SETTABLE)})",
+                )
+            changes[param.name] = to_plain(param.value)
+        candidate = dataclasses.replace(self.settings, **changes)
+        try:
+            candidate.validate()
+        except (ValueError, TypeError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.settings = candidate
+        return SetParametersResult(successful=True)
+
+    # -- learner ---------------------------------------------------------------------------------
+    def _ensure_learner(self, act_dim: int, obs_dim: int) -> None:
+        if self.dims is not None:
+            if self.dims != (act_dim, obs_dim):
+                raise ValueError(f"worker dims (act {act_dim}, obs {obs_dim}) differ from {self.dims}")
+            return
+        from sac_grasp_ros.sac import SAC, ReplayBuffer, load_demos
+
+        if self.settings.demo_file:
+            # Checked against the workers' dims: demos from another action space are refused.
+            self.demos = load_demos(self.settings.demo_file, obs_dim, act_dim, seed=self.settings.seed)
+            self.get_logger().info(
+                f"{len(self.demos)} demonstration transitions from {self.settings.demo_file}"
+            )
+        self.dims = (act_dim, obs_dim)
+        if self.sac is None:
+            self.sac = SAC(obs_dim, act_dim, self.sac_config)
+        self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.settings.seed)
+
+    def _act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.sac.act(obs, deterministic=deterministic)
+
+    def _store(self, worker: str, transition: protocol.Transition) -> None:
+        # Time-limit truncations stay bootstrappable: only `terminated` ends the return.
+        self.buffer.add(
+            transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
+        )
+
+    # -- callbacks -------------------------------------------------------------------------------
+    def _on_step(self, worker: str, msg: Float64MultiArray) -> None:
+        sizes = {dim.label: dim.size for dim in msg.layout.dim}
+        try:
+            act_dim, obs_dim = int(sizes["action"]), int(sizes["observation"])
+            step = protocol.decode(msg.data, act_dim, obs_dim)
+            self._ensure_learner(act_dim, obs_dim)
+        except (KeyError, ValueError) as error:
+            if self.dims is None and self.settings.demo_file:
+                self.get_logger().fatal(f"cannot start learning: {error}")
+                self.exit_code = 1
+            self.get_logger().error(f"/{worker}/{STEP_TOPIC}: ignored a step message: {error}")
+            return
+        self.core.on_step(worker, step, time.monotonic())
+
+    def _on_train(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.core.learning = bool(request.data)
+        response.success = True
+        response.message = f"learning {'on' if request.data else 'off'} at {self.core.env_steps} env steps"
+        return response
+
+    def _on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._save()
+        return response
+
+    def _on_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._load(self.settings.checkpoint_dir)
+        return response
+
+    async def _on_evaluate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        # Coroutine callback: the executor keeps spinning (the main loop drives the episodes) and
+        # resumes this when the loop completes the future.
+        if self.eval_future is not None:
+            response.success, response.message = False, "an evaluation is already running"
+            return response
+        self.eval_future = Future()
+        self.eval_started = time.monotonic()
+        self.core.request_eval()
+        result = await self.eval_future
+        self.eval_future = None
+        response.success, response.message = result
+        return response
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _counters(self) -> dict[str, int | float]:
+        return {
+            "env_steps": self.core.env_steps,
+            "episodes": len(self.core.episodes),
+        }
+
+    def _curve(self) -> dict[str, np.ndarray]:
+        episodes = self.core.episodes
+        return {
+            "episode": np.arange(len(episodes), dtype=np.int64),
+            "episode_return": np.array([e.episode_return for e in episodes], dtype=np.float64),
+            "success": np.array([e.success for e in episodes], dtype=np.float64),
+        }
+
+    def _save(self) -> tuple[bool, str]:
+        from sac_grasp_ros.sac import save_checkpoint
+
+        if self.sac is None:
+            return False, "nothing to save yet: no worker has sent a step (the network is not built)"
+        try:
+            buffer = self.buffer if self.settings.save_buffer else None
+            path = save_checkpoint(
+                self.settings.checkpoint_dir, self.sac, buffer, self._counters(), self._curve()
+            )
+        except (OSError, ValueError, TypeError) as error:
+            return False, f"save to {self.settings.checkpoint_dir} failed: {error}"
+        self.last_checkpoint_step = self.core.env_steps
+        return True, str(Path(path).resolve())
+
+    def _load(self, directory: str) -> tuple[bool, str]:
+        from sac_grasp_ros.sac import ReplayBuffer, load_checkpoint
+
+        try:
+            loaded = load_checkpoint(directory)
+        except (OSError, ValueError) as error:  # CheckpointError is a ValueError
+            return False, f"load from {directory} failed: {error}"
+        dims = (loaded.act_dim, loaded.obs_dim)
+        if self.dims is not None and dims != self.dims:
+            return (
+                False,
+                f"load from {directory} failed: checkpoint has (act, obs) dims {dims}, workers {self.dims}",
+            )
+        buffer = ReplayBuffer(
+            loaded.config.buffer_capacity, loaded.obs_dim, loaded.act_dim, seed=self.settings.seed
+        )
+        buffer_note = "no buffer"
+        buffer_file = Path(directory) / "buffer.npz"
+        if buffer_file.exists():
+            try:
+                buffer.load(buffer_file)
+                buffer_note = f"buffer of {len(buffer)}"
+            except ValueError as error:
+                return False, f"load from {directory} failed: {error}"
+        self.sac, self.buffer, self.dims = loaded.sac, buffer, dims
+        self.sac_config = loaded.config
+        self.core.env_steps = int(loaded.counters.get("env_steps", self.core.env_steps))
+        self.core.scheduler.updates_done = int(loaded.counters.get("num_updates", 0))
+        return True, f"loaded {Path(directory).resolve()} ({buffer_note}, {self.core.env_steps} env steps)"
+
+    # -- loop ------------------------------------------------------------------------------------
+    def _refresh_matching(self) -> None:
+        # Lockstep needs both directions connected before the first command (else it is lost).
+        self.active = {
+            name
+            for name in self.worker_names
+            if self.command_pubs[name].get_subscription_count() > 0
+            and self.step_subs[name].get_publisher_count() > 0
+        }
+
+    def _send_actions(self, now: float) -> None:
+        ready = self.core.ready_workers(now, self.active)
+        if not ready or self.sac is None:
+            return
+        actions = self.core.act(ready, now)
+        for name, action in actions.items():
+            msg = Float64MultiArray()
+            msg.data = array.array("d", (action * self.settings.command_scale).tolist())
+            self.command_pubs[name].publish(msg)
+
+    def _call_reset(self, name: str) -> Future | None:
+        client = self.reset_clients[name]
+        if not client.service_is_ready():
+            return None
+        return client.call_async(Trigger.Request())
+
+    def _handle_stalls(self, now: float) -> None:
+        for name in self.core.stalled_workers(now):
+            if name in self.stall_resets:
+                continue
+            future = self._call_reset(name)
+            if future is not None:
+                self.get_logger().warning(
+                    f"/{name} did not answer a command for {self.settings.stall_timeout} s: reset"
+                )
+                self.stall_resets[name] = future
+        for name, future in list(self.stall_resets.items()):
+            if future.done():
+                self.core.forget_command(name)
+                del self.stall_resets[name]
+
+    def _handle_eval(self, now: float) -> None:
+        core = self.core
+        if self.eval_future is None or core.phase is Phase.RUN:
+            return
+        if now - self.eval_started > self.settings.eval_timeout:
+            core.end_eval()
+            self.eval_resets.clear()
+            self._finish_eval(False, f"evaluation timed out after {self.settings.eval_timeout} s")
+            return
+        if core.phase is Phase.DRAIN:
+            if not self.eval_resets and (
+                core.drained() or now - self.eval_started > self.settings.stall_timeout
+            ):
+                for name in self.worker_names:
+                    core.forget_command(name)
+                    future = self._call_reset(name)
+                    if future is not None:
+                        self.eval_resets[name] = future
+                if not self.eval_resets:
+                    return
+            if self.eval_resets and all(f.done() for f in self.eval_resets.values()):
+                keys = {}
+                for name, future in self.eval_resets.items():
+                    try:
+                        reply = json.loads(future.result().message)
+                        keys[name] = (int(reply["session"]), int(reply["episode"]))
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        self.get_logger().error(
+                            f"/{name}/reset gave no episode key: worker left out of evaluation"
+                        )
+                self.eval_resets.clear()
+                if not keys:
+                    core.end_eval()
+                    self._finish_eval(False, "no worker could be reset for the evaluation")
+                    return
+                core.begin_eval(self.settings.eval_episodes, keys)
+        if core.eval_finished():
+            summary = core.end_eval()
+            self.get_logger().info(f"evaluation: {json.dumps(summary)}")
+            self._finish_eval(True, json.dumps(summary))
+
+    def _finish_eval(self, ok: bool, message: str) -> None:
+        future, self.eval_future = self.eval_future, None
+        if future is not None and not future.done():
+            future.set_result((ok, message))
+        self.eval_outcome = (ok, message)
+
+    def _learn(self) -> bool:
+        if self.buffer is None:
+            return False
+        due = min(self.core.updates_due(len(self.buffer)), self.settings.max_updates_per_loop)
+        if due <= 0:
+            return False
+        self.last_metrics = self.sac.update_from(self.buffer, due, demo=self.demos)
+        self.core.scheduler.updates_done += due
+        return True
+
+    def _publish_progress(self) -> None:
+        episodes = self.core.episodes
+        while self.episodes_published < len(episodes):
+            self.progress["episode_return"].publish(
+                Float64(data=float(episodes[self.episodes_published].episode_return))
+            )
+            self.episodes_published += 1
+            self.progress["success_rate"].publish(Float64(data=self.core.success_rate()))
+        # Paced by every step seen (also while not learning), so throughput can be followed in deployment.
+        if self.core.total_steps_seen - self.last_progress_step >= self.settings.progress_every:
+            self.last_progress_step = self.core.total_steps_seen
+            self.env_steps_pub.publish(Int64(data=self.core.env_steps))
+            self.steps_seen_pub.publish(Int64(data=self.core.total_steps_seen))
+            for name in ("q_loss", "policy_loss", "alpha"):
+                if name in self.last_metrics:
+                    self.progress[name].publish(Float64(data=float(self.last_metrics[name])))
+            self._publish_progress_marker()
+            self.get_logger().info(
+                f"env_steps={self.core.env_steps} updates={self.core.scheduler.updates_done} "
+                f"episodes={len(episodes)} success_rate={self.core.success_rate():.2f} "
+                + " ".join(
+                    f"{k}={v:.3g}"
+                    for k, v in self.last_metrics.items()
+                    if k in ("q_loss", "policy_loss", "alpha")
+                )
+            )
+
+    def _publish_progress_marker(self) -> None:
+        """Training progress as a text in RViz (the numbers are also on the ~/ topics, for plotting)."""
+        if self.progress_marker_pub.get_subscription_count() == 0:
+            return
+        marker = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns="progress", id=0)
+        marker.header.frame_id = "world"
+        marker.header.stamp = self.get_clock().now().to_msg()
+        marker.pose.position.x, marker.pose.position.z, marker.pose.orientation.w = 0.5, 1.7, 1.0
+        marker.scale.z = 0.06
+        marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
+        last = self.core.episodes[-1].episode_return if self.core.episodes else float("nan")
+        marker.text = (
+            f"env steps {self.core.env_steps}  episodes {len(self.core.episodes)}  "
+            f"success {self.core.success_rate():.0%}  last return {last:.2f}"
+        )
+        self.progress_marker_pub.publish(MarkerArray(markers=[marker]))
+
+    def _check_finish(self) -> None:
+        total = self.settings.total_steps
+        if self.finished or not total or self.core.env_steps < total:
+            return
+        self.finished = True
+        self.core.learning = False
+        ok, message = self._save()
+        self.get_logger().info(
+            f"reached total_steps={total}: checkpoint {'saved to ' if ok else 'failed: '}{message}"
+        )
+        if self.settings.on_finish == "exit":
+            self.exit_code = 0
+        elif self.settings.on_finish == "evaluate_and_exit":
+            self.self_eval = True
+            self.eval_future = Future()
+            self.eval_started = time.monotonic()
+            self.core.request_eval()
+
+    def _after_self_eval(self) -> None:
+        if not self.self_eval or self.eval_future is not None:
+            return
+        ok, message = self.eval_outcome or (False, "no evaluation result")
+        self.self_eval = False
+        if self.settings.result_file:
+            path = Path(self.settings.result_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(path.suffix + ".tmp")
+            temporary.write_text(message if ok else json.dumps({"error": message}))
+            temporary.replace(path)
+        self.exit_code = 0 if ok else 1
+
+    def loop(self) -> int:
+        executor = make_executor(self)
+        last_match = 0.0
+        while rclpy.ok() and self.exit_code is None:
+            busy = self.buffer is not None and self.core.updates_due(len(self.buffer)) > 0
+            executor.spin_once(timeout_sec=0.0 if busy else 0.02)
+            now = time.monotonic()
+            if now - last_match > 0.1:
+                self._refresh_matching()
+                last_match = now
+            self._send_actions(now)
+            self._handle_eval(now)
+            self._handle_stalls(now)
+            self._learn()
+            self._publish_progress()
+            every = self.settings.checkpoint_every
+            if every and self.core.env_steps - self.last_checkpoint_step >= every:
+                ok, message = self._save()
+                if not ok:
+                    self.get_logger().error(message)
+            self._check_finish()
+            self._after_self_eval()
+        return self.exit_code or 0
+
+    def close(self) -> None:
+        if self.eval_future is not None and not self.eval_future.done():
+            self.eval_future.set_result((False, "agent shutting down"))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(AgentNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

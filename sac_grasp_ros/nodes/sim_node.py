@@ -1,0 +1,363 @@
+"""Simulator worker node: wraps one GraspEnv and speaks ros2_control-style joint velocity commands.
+
+Interfaces (relative names, so each worker lives in its own namespace, e.g. /worker_0):
+- sub `velocity_controller/commands` (std_msgs/Float64MultiArray): joint velocities in rad/s
+  (end_position mode: the env's 4 action values). NaN/inf/wrong length are rejected with a logged
+  error and leave the scene unchanged; valid commands are clamped to the velocity limits.
+- pub `step` (std_msgs/Float64MultiArray, labelled layout defined in sac_grasp_ros.protocol):
+  every step's key, reward, flags, applied action and observation; step 0 after every reset.
+- pub `joint_states` (sensor_msgs/JointState) and `markers` (visualization_msgs/MarkerArray,
+  every `markers_every` steps) for RViz.
+- srv `reset` (std_srvs/Trigger): starts a new episode; the message is JSON with its
+  session/episode key so a caller can tell its messages from earlier ones.
+
+`step_mode`: "lockstep" steps once per received command (training); "realtime" steps every
+control_period with the latest command (deployment, robot stand-in). The watchdog zeroes the held
+command when none arrived within `watchdog_timeout`.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayout
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from sac_grasp_ros import protocol
+from sac_grasp_ros.nodes.common import (
+    COMMAND_QOS,
+    COMMAND_TOPIC,
+    RESET_SERVICE,
+    STATUS_QOS,
+    STEP_QOS,
+    STEP_TOPIC,
+    StartupError,
+    make_executor,
+    run_node,
+)
+
+STEP_MODES = ("lockstep", "realtime")
+# Parameters handed to GraspEnvConfig (same names); sentinel values mean "env default".
+ENV_PARAMETERS: dict[str, Any] = {
+    "backend": "mujoco",
+    "control_mode": "joint_velocity",
+    "random_target": False,
+    "seed": -1,  # -1: unseeded
+    "max_episode_steps": 0,  # 0: the env's default
+    "max_joint_velocity": 1.0,  # rad/s at action 1.0
+    "control_period": 0.0,  # s; 0: the env's default
+    "observation": "original",
+    "reward": "original",
+}
+
+
+@dataclass
+class SimNodeSettings:
+    """Node-only parameters (the env's own live in GraspEnvConfig)."""
+
+    step_mode: str = "lockstep"
+    """lockstep: one env step per command (training); realtime: step every control_period"""
+    watchdog_timeout: float = 0.5
+    """s without a command after which the held command is zeroed (0 disables)"""
+    markers_every: int = 10
+    """publish the MarkerArray every N steps (0: never)"""
+    joint_states_every: int = 1
+    """publish joint_states every N steps (0: never)"""
+    frame_id: str = "world"
+    """frame of the markers (the scene's world frame)"""
+    record_steps: str = ""
+    """.npy file receiving every published step message (rows in the protocol layout) at shutdown;
+    an audit trail of what this worker produced (tests compare it with the agent's replay buffer)"""
+
+    def validate(self) -> None:
+        if self.step_mode not in STEP_MODES:
+            raise ValueError(f"step_mode must be one of {STEP_MODES}, got {self.step_mode!r}")
+        if not (self.watchdog_timeout >= 0 and math.isfinite(self.watchdog_timeout)):
+            raise ValueError(
+                f"watchdog_timeout must be a finite number >= 0 s, got {self.watchdog_timeout!r}"
+            )
+        for name in ("markers_every", "joint_states_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+RUNTIME_SETTABLE = {"watchdog_timeout", "markers_every", "joint_states_every"}
+
+
+def env_config_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters to GraspEnvConfig fields, sentinels dropped so the env's defaults apply."""
+    out = dict(values)
+    if out.get("seed", -1) < 0:
+        out["seed"] = None
+    for name in ("max_episode_steps", "control_period"):
+        if not out.get(name):
+            out.pop(name, None)
+    return out
+
+
+class SimNode(Node):
+    """One simulator worker (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_node")
+        env_values = {
+            name: self.declare_parameter(
+                name, default, ParameterDescriptor(description=f"GraspEnvConfig.{name}")
+            ).value
+            for name, default in ENV_PARAMETERS.items()
+        }
+        settings_values = {
+            f.name: self.declare_parameter(f.name, f.default).value for f in fields(SimNodeSettings)
+        }
+        try:
+            self.settings = SimNodeSettings(**settings_values)
+            self.settings.validate()
+            self.env_config, self.env = self._make_env(env_config_dict(env_values))
+        except (ValueError, TypeError) as error:
+            raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.act_dim = int(self.env.action_space.shape[0])
+        self.obs_dim = int(self.env.observation_space.shape[0])
+        self.command_scale = (
+            float(env_values["max_joint_velocity"])
+            if self.env_config.control_mode == "joint_velocity"
+            else 1.0
+        )
+        # Bookkeeping ids only (not simulation randomness): a fresh session per process start lets
+        # the agent tell a restarted worker's messages from the old ones.
+        self.session = int.from_bytes(os.urandom(4), "little") >> 1
+        self.episode = -1
+        self.step_index = 0
+        self.episode_return = 0.0
+        self.last_success = False
+        self.held_action = np.zeros(self.act_dim, dtype=np.float32)
+        self.last_command_time: float | None = None  # the watchdog arms with the first command
+        self.watchdog_tripped = False
+        self.rejected_commands = 0
+        self.recorded: list[list[float]] | None = [] if self.settings.record_steps else None
+        self.seed = env_values["seed"] if env_values["seed"] >= 0 else None
+
+        layout = MultiArrayLayout()
+        layout.dim = [
+            MultiArrayDimension(label=label, size=size, stride=size)
+            for label, size in protocol.layout_sizes(self.act_dim, self.obs_dim)
+        ]
+        self.step_layout = layout
+        self.step_pub = self.create_publisher(Float64MultiArray, STEP_TOPIC, STEP_QOS)
+        self.joint_pub = self.create_publisher(JointState, "joint_states", STATUS_QOS)
+        self.marker_pub = self.create_publisher(MarkerArray, "markers", STATUS_QOS)
+        self.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, COMMAND_QOS)
+        self.create_service(Trigger, RESET_SERVICE, self._on_reset)
+        if self.settings.step_mode == "realtime":
+            self.create_timer(float(self.env_config.control_period), self._on_control_tick)
+        elif self.settings.watchdog_timeout > 0:
+            self.create_timer(self.settings.watchdog_timeout / 2, self._check_watchdog)
+        self._reset_episode()
+        self.get_logger().info(
+            f"ready: {self.settings.step_mode} mode, obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
+            f"session={self.session}"
+        )
+
+    @staticmethod
+    def _make_env(config_values: dict[str, Any]) -> tuple[Any, Any]:
+        from sac_grasp_ros.envs.config import GraspEnvConfig
+        from sac_grasp_ros.envs.grasp_env import GraspEnv
+
+        config = GraspEnvConfig.from_dict(config_values)
+        return config, GraspEnv(config=config)
+
+    # -- parameters -----------------------------------------------------------------------------
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        values = {f.name: getattr(self.settings, f.name) for f in fields(SimNodeSettings)}
+        for param in params:
+            if param.name not in RUNTIME_SETTABLE:
+                return SetParametersResult(
+                    successful=False, reason=f"{param.name} cannot change at run time; restart the node"
+                )
+            values[param.name] = param.value
+        candidate = SimNodeSettings(**values)
+        try:
+            candidate.validate()
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.settings = candidate
+        return SetParametersResult(successful=True)
+
+    # -- commands and stepping -------------------------------------------------------------------
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        command = np.asarray(msg.data, dtype=np.float64)
+        if command.shape != (self.act_dim,):
+            self._reject(f"command has {command.size} values, expected {self.act_dim} (one per joint)")
+            return
+        if not np.all(np.isfinite(command)):
+            self._reject(f"command contains NaN or inf: {command.tolist()}")
+            return
+        self.held_action = np.clip(command / self.command_scale, -1.0, 1.0).astype(np.float32)
+        self.last_command_time = time.monotonic()
+        self.watchdog_tripped = False
+        if self.settings.step_mode == "lockstep":
+            self._step()
+
+    def _reject(self, reason: str) -> None:
+        self.rejected_commands += 1
+        self.get_logger().error(f"rejected command on {COMMAND_TOPIC}: {reason}; scene unchanged")
+
+    def _check_watchdog(self) -> None:
+        timeout = self.settings.watchdog_timeout
+        if timeout <= 0 or self.watchdog_tripped or self.last_command_time is None:
+            return
+        if time.monotonic() - self.last_command_time > timeout:
+            self.held_action = np.zeros(self.act_dim, dtype=np.float32)
+            self.watchdog_tripped = True
+            self.get_logger().warning(f"no command for {timeout:.3f} s: joint velocities zeroed")
+
+    def _on_control_tick(self) -> None:
+        self._check_watchdog()
+        self._step()
+
+    def _step(self) -> None:
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(self.held_action)
+        except ValueError as error:  # the env refuses bad actions with the scene unchanged
+            self._reject(str(error))
+            return
+        self.step_index += 1
+        self.episode_return += float(reward)
+        success = bool(info.get("success", False))
+        self.last_success = self.last_success or success
+        self._publish_step(obs, float(reward), bool(terminated), bool(truncated), success, self.held_action)
+        if terminated or truncated:
+            self._publish_markers(force=True)
+            self._reset_episode()
+
+    def _reset_episode(self) -> None:
+        if self.seed is not None and self.episode < 0:
+            obs, _ = self.env.reset(seed=int(self.seed))
+        else:
+            obs, _ = self.env.reset()
+        self.episode += 1
+        self.step_index = 0
+        self.episode_return = 0.0
+        self.last_success = False
+        zero = np.zeros(self.act_dim, dtype=np.float32)
+        self._publish_step(obs, 0.0, False, False, False, zero)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._reset_episode()
+        response.success = True
+        response.message = json.dumps({"session": self.session, "episode": self.episode})
+        return response
+
+    # -- publishing ------------------------------------------------------------------------------
+    def _publish_step(
+        self,
+        obs: np.ndarray,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        success: bool,
+        action: np.ndarray,
+    ) -> None:
+        step = protocol.StepMessage(
+            self.session, self.episode, self.step_index, reward, terminated, truncated, success, action, obs
+        )
+        values = protocol.encode(step)
+        if self.recorded is not None:
+            self.recorded.append(values)
+        msg = Float64MultiArray()
+        msg.layout = self.step_layout
+        msg.data = array.array("d", values)
+        self.step_pub.publish(msg)
+        every = self.settings.joint_states_every
+        if every and self.step_index % every == 0:
+            self._publish_joint_states()
+        self._publish_markers()
+
+    def _publish_joint_states(self) -> None:
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.env.joint_names)
+        msg.position = [float(v) for v in self.env.joint_positions()]
+        msg.velocity = [float(v) for v in self.env.joint_velocities()]
+        self.joint_pub.publish(msg)
+
+    def _publish_markers(self, force: bool = False) -> None:
+        every = self.settings.markers_every
+        if not force and (not every or self.step_index % every != 0):
+            return
+        if self.marker_pub.get_subscription_count() == 0:
+            return
+        stamp = self.get_clock().now().to_msg()
+        target_xyz, target_yaw = self.env.target_pose()
+        pregrasp = self.env.pregrasp_point()
+        markers = MarkerArray()
+        block = self._marker(Marker.CUBE, 0, stamp, target_xyz, (0.9, 0.2, 0.2))
+        block.pose.orientation.z = math.sin(target_yaw / 2)
+        block.pose.orientation.w = math.cos(target_yaw / 2)
+        block.scale.x = block.scale.y = block.scale.z = 0.04
+        point = self._marker(Marker.SPHERE, 1, stamp, pregrasp, (0.2, 0.8, 0.2))
+        point.scale.x = point.scale.y = point.scale.z = 0.02
+        text = self._marker(
+            Marker.TEXT_VIEW_FACING, 2, stamp, np.asarray(target_xyz) + np.array([0.0, 0.0, 0.25]), (1, 1, 1)
+        )
+        text.scale.z = 0.05
+        text.text = (
+            f"{self.get_namespace()} ep {self.episode} step {self.step_index} "
+            f"return {self.episode_return:.2f}{' SUCCESS' if self.last_success else ''}"
+        )
+        markers.markers = [block, point, text]
+        self.marker_pub.publish(markers)
+
+    def _marker(
+        self, kind: int, marker_id: int, stamp: Any, xyz: np.ndarray, rgb: tuple[float, ...]
+    ) -> Marker:
+        marker = Marker()
+        marker.header.frame_id = self.settings.frame_id
+        marker.header.stamp = stamp
+        marker.ns = self.get_namespace().strip("/") or "sim"
+        marker.id = marker_id
+        marker.type = kind
+        marker.action = Marker.ADD
+        marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = (float(v) for v in xyz)
+        marker.pose.orientation.w = 1.0
+        marker.color.r, marker.color.g, marker.color.b = (float(c) for c in rgb)
+        marker.color.a = 1.0
+        return marker
+
+    # -- loop ------------------------------------------------------------------------------------
+    def loop(self) -> int:
+        import rclpy
+
+        executor = make_executor(self)
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+        return 0
+
+    def close(self) -> None:
+        if self.recorded is not None:
+            path = self.settings.record_steps
+            temporary = f"{path}.tmp.npy"
+            np.save(temporary, np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1))
+            os.replace(temporary, path)
+        self.env.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

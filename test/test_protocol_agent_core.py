@@ -1,0 +1,141 @@
+"""Agent bookkeeping without ROS: batched acting, storage only while learning, UTD scheduling and
+evaluation quotas counted from the reset that started the evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sac_grasp_ros.agent_core import AgentCore, AgentCoreSettings, Phase, UpdateScheduler
+from sac_grasp_ros.protocol import StepMessage
+
+ACT, OBS = 2, 3
+
+
+def step(
+    session: int, episode: int, index: int, reward: float = 1.0, done: bool = False, success: bool = False
+):
+    return StepMessage(
+        session,
+        episode,
+        index,
+        reward,
+        done,
+        False,
+        success,
+        np.full(ACT, index / 10, np.float32),
+        np.full(OBS, episode * 100 + index, np.float32),
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.stored: list[tuple[str, object]] = []
+        self.calls: list[tuple[int, bool]] = []
+
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        self.calls.append((len(obs), deterministic))
+        return np.zeros((len(obs), ACT))
+
+    def store(self, worker: str, transition: object) -> None:
+        self.stored.append((worker, transition))
+
+
+def make_core(workers=("a", "b"), learning_starts: int = 0, utd: float = 1.0, max_debt: int = 100):
+    recorder = Recorder()
+    core = AgentCore(
+        list(workers),
+        recorder.act,
+        recorder.store,
+        UpdateScheduler(utd_ratio=utd, learning_starts=learning_starts, batch_size=1),
+        AgentCoreSettings(batch_wait=0.01, max_update_debt=max_debt),
+    )
+    return core, recorder
+
+
+def test_acts_in_one_batch_once_every_worker_has_answered():
+    core, recorder = make_core()
+    core.on_step("a", step(1, 0, 0), now=0.0)
+    core.on_step("b", step(2, 0, 0), now=0.0)
+    ready = core.ready_workers(now=0.0)
+    assert ready == ["a", "b"]
+    core.act(ready, now=0.0)
+    assert recorder.calls == [(2, False)]
+    assert core.ready_workers(now=1.0) == []  # one command per observation
+    core.on_step("a", step(1, 0, 1), now=1.0)
+    assert core.ready_workers(now=1.0) == []  # b still simulating: wait ...
+    assert core.ready_workers(now=1.02) == ["a"]  # ... but not longer than batch_wait
+
+
+def test_transitions_stored_only_while_learning_and_running():
+    core, recorder = make_core(workers=("a",))
+    core.on_step("a", step(1, 0, 0), 0.0)
+    core.on_step("a", step(1, 0, 1), 0.0)
+    core.learning = False
+    core.on_step("a", step(1, 0, 2), 0.0)
+    assert core.env_steps == 1 and len(recorder.stored) == 1
+    core.act(["a"], 0.0)
+    assert recorder.calls[-1] == (1, True)  # learning off acts deterministically
+
+
+def test_update_scheduler_follows_the_utd_ratio_and_debt_pauses_acting():
+    scheduler = UpdateScheduler(utd_ratio=0.5, learning_starts=10, batch_size=4)
+    assert scheduler.due(env_steps=9, buffer_size=9) == 0
+    assert scheduler.due(env_steps=13, buffer_size=13) == 2
+    scheduler.updates_done = 2
+    assert scheduler.due(env_steps=15, buffer_size=15) == 1
+    core, _ = make_core(workers=("a",), max_debt=1)
+    for index in range(4):
+        core.on_step("a", step(1, 0, index), 0.0)
+    assert core.update_debt() == 4 and core.ready_workers(1.0) == []
+    core.scheduler.updates_done = 4
+    assert core.ready_workers(1.0) == ["a"]
+
+
+def test_episode_statistics_and_lost_steps():
+    core, _ = make_core(workers=("a",))
+    core.on_step("a", step(1, 0, 0), 0.0)
+    core.on_step("a", step(1, 0, 1, reward=2.0), 0.0)
+    core.on_step("a", step(1, 0, 2, reward=3.0, done=True, success=True), 0.0)
+    core.on_step("a", step(1, 1, 0), 0.0)
+    core.on_step("a", step(1, 1, 2, done=True), 0.0)  # step 1 lost: return unknown, not reported
+    assert [(e.episode_return, e.length, e.success) for e in core.episodes] == [(5.0, 2, True)]
+    assert core.success_rate() == 1.0
+
+
+def test_evaluation_counts_quota_from_the_reset_and_stores_nothing():
+    core, recorder = make_core()
+    core.on_step("a", step(1, 4, 0), 0.0)
+    core.on_step("b", step(2, 9, 0), 0.0)
+    core.act(["a", "b"], 0.0)
+    core.request_eval()
+    assert core.phase is Phase.DRAIN and not core.drained()
+    core.on_step("a", step(1, 4, 1, done=True), 0.1)  # answer of the command in flight
+    core.on_step("b", step(2, 9, 1), 0.1)
+    assert core.drained() and core.ready_workers(0.2) == []
+    core.begin_eval(3, {"a": (1, 5), "b": (2, 10)})
+    stored_before = len(recorder.stored)
+    core.on_step("b", step(2, 9, 2, done=True), 0.2)  # late message of the old episode: not counted
+    assert core.ready_workers(0.3) == []
+    for episode in (5, 6):
+        core.on_step("a", step(1, episode, 0), 0.3)
+        assert core.ready_workers(0.3) == ["a"]
+        core.act(["a"], 0.3)
+        core.on_step("a", step(1, episode, 1, reward=-1.0, done=True, success=episode == 5), 0.4)
+    core.on_step("a", step(1, 7, 0), 0.5)
+    assert core.ready_workers(0.5) == []  # a has done its 2 episodes
+    assert not core.eval_finished()
+    core.on_step("b", step(2, 10, 0), 0.5)
+    core.act(["b"], 0.5)
+    core.on_step("b", step(2, 10, 1, reward=-3.0, done=True), 0.6)
+    assert core.eval_finished()
+    summary = core.end_eval()
+    assert summary == {
+        "episodes": 3,
+        "success_rate": pytest.approx(1 / 3),
+        "mean_return": pytest.approx(-5 / 3),
+        "mean_length": 1.0,
+    }
+    assert len(recorder.stored) == stored_before
+    assert all(deterministic for _, deterministic in recorder.calls[1:])
+    assert core.phase is Phase.RUN and core.episodes == []
