@@ -39,6 +39,7 @@ setup(
             "sac-grasp = sac_grasp_ros.cli:main",
             "sim_node = sac_grasp_ros.nodes.sim_node:main",
             "agent_node = sac_grasp_ros.nodes.agent_node:main",
+            "policy_node = sac_grasp_ros.nodes.policy_node:main",
         ],
     },
 )

@@ -145,8 +145,8 @@ class AgentCore:
         if verdict is Verdict.EPISODE_START:
             state.episode_return, state.episode_length = 0.0, 0
             state.episode_complete = msg.step == 0
-        elif verdict is Verdict.GAP:
-            state.episode_complete = False
+        elif verdict in (Verdict.GAP, Verdict.ABORTED):
+            state.episode_complete = False  # a diverged (aborted) episode is no outcome of the policy
         elif verdict is Verdict.TRANSITION and transition is not None:
             state.episode_return += transition.reward
             state.episode_length += 1

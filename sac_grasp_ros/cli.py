@@ -14,6 +14,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("sac_grasp_ros.launcher", "train through the ROS 2 graph (sim workers + agent) from config/"),
     "test": ("sac_grasp_ros.launcher", "deploy a trained policy on one simulator worker and evaluate it"),
     "worker": ("sac_grasp_ros.launcher", "run simulator workers only (extra hosts on the same ROS domain)"),
+    "deploy": (
+        "sac_grasp_ros.launcher",
+        "drive a ros2_control velocity controller with a trained policy (sim plays the robot)",
+    ),
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
     "export": ("sac_grasp_ros.export", "export a trained policy as TorchScript and ONNX"),
 }
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(IN_PROCESS_MODULE)
         return int(module.main(rest) or 0)
     module = importlib.import_module(SUBCOMMANDS[command][0])
-    if SUBCOMMANDS[command][0] == "sac_grasp_ros.launcher":
+    if SUBCOMMANDS[command][0] == "sac_grasp_ros.launcher":  # it takes the role as argv[0]
         return int(module.main([command, *rest]) or 0)
     return int(module.main(rest) or 0)
 

@@ -13,6 +13,8 @@ Config file layout (config/train.yaml is the annotated example):
       ros__parameters: {...}
     agent_node:       # parameters of the agent
       ros__parameters: {...}
+    policy_node:      # deploy role only: parameters of the policy node (config/deploy.yaml)
+      ros__parameters: {...}
 
 ROS-free: importable without rclpy or launch.
 """
@@ -20,6 +22,7 @@ ROS-free: importable without rclpy or launch.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,10 @@ from typing import Any
 import yaml
 
 PACKAGE = "sac_grasp_ros"
-ROLES = ("train", "test", "worker")
+ROLES = ("train", "test", "worker", "deploy")
+SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
+DEPLOY_COMMAND_TOPIC = "/velocity_controller/commands"
+"""policy_node's default command topic (a ros2_control JointGroupVelocityController `velocity_controller`)"""
 
 
 @dataclass
@@ -44,10 +50,27 @@ class GraphConfig:
     """restart a simulator worker that died (the agent recovers by resetting it)"""
     respawn_delay: float = 2.0
     """seconds to wait before a respawn"""
+    respawn_agent: bool = False
+    """restart the agent when it crashes (non-zero exit); it then resumes from its checkpoint_dir
+    (agent parameter `resume`, set by this option)"""
     seed: int = 0
     """base seed: worker i gets seed + i, the agent gets seed"""
 
     def __post_init__(self) -> None:
+        # Types first: YAML hands over whatever was written, and a TypeError deep inside would
+        # reach the user as a traceback instead of a message naming the option.
+        for name in ("num_workers", "first_index", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"graph.{name} must be an integer, got {value!r}")
+        for name in ("respawn_workers", "respawn_agent"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"graph.{name} must be true or false, got {getattr(self, name)!r}")
+        delay = self.respawn_delay
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or not math.isfinite(delay):
+            raise ValueError(f"graph.respawn_delay must be a number of seconds, got {delay!r}")
+        if not isinstance(self.worker_prefix, str):
+            raise ValueError(f"graph.worker_prefix must be a string, got {self.worker_prefix!r}")
         if not isinstance(self.num_workers, int) or self.num_workers < 1:
             raise ValueError(f"graph.num_workers must be an integer >= 1, got {self.num_workers!r}")
         if not isinstance(self.first_index, int) or self.first_index < 0:
@@ -76,6 +99,8 @@ class NodeSpec:
     """restart the process when it exits"""
     respawn_delay: float = 0.0
     """seconds before a respawn"""
+    remappings: dict[str, str] = field(default_factory=dict)
+    """topic remappings (from: to), e.g. the simulator's command topic onto a controller's"""
     package: str = PACKAGE
 
     @property
@@ -96,13 +121,15 @@ def load_config(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a text file ({error.reason} at byte {error.start})") from error
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the config file: {error.strerror or error}") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with graph/sim_node/agent_node sections")
-    unknown = sorted(set(data) - {"graph", "sim_node", "agent_node"})
+    unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ValueError(
-            f"{path}: unknown top-level section(s) {unknown}; known: graph, sim_node, agent_node"
-        )
+        raise ValueError(f"{path}: unknown top-level section(s) {unknown}; known: {', '.join(SECTIONS)}")
     return data
 
 
@@ -117,13 +144,22 @@ def node_parameters(config: dict[str, Any], node: str) -> dict[str, Any]:
 
 def graph_config(config: dict[str, Any], **overrides: Any) -> GraphConfig:
     """Typed `graph:` section with command-line overrides (None values ignored)."""
-    values = dict(config.get("graph") or {})
+    section = config.get("graph") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"config section graph must be a mapping, got {section!r}")
+    values = dict(section)
     values.update({key: value for key, value in overrides.items() if value is not None})
     known = {f.name for f in fields(GraphConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown graph option(s) {unknown}; known: {sorted(known)}")
     return GraphConfig(**values)
+
+
+def _number(value: Any, name: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def worker_namespaces(graph: GraphConfig) -> list[str]:
@@ -139,17 +175,22 @@ def build_node_specs(
     graph_overrides: dict[str, Any] | None = None,
     agent_overrides: dict[str, Any] | None = None,
     sim_overrides: dict[str, Any] | None = None,
+    policy_overrides: dict[str, Any] | None = None,
 ) -> list[NodeSpec]:
     """Turn a config into the nodes to start for a role.
 
     train: workers + agent (learning); test: workers + agent (deployment, as configured in
-    config/test.yaml); worker: simulator workers only (the agent runs on another host).
+    config/test.yaml); worker: simulator workers only (the agent runs on another host);
+    deploy: policy_node driving a velocity controller, played by one realtime simulator (see
+    `deploy_node_specs`).
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
     graph = graph_config(config, **(graph_overrides or {}))
     sim_params = node_parameters(config, "sim_node")
     sim_params.update(sim_overrides or {})
+    if role == "deploy":
+        return deploy_node_specs(config, graph, sim_params, policy_overrides)
     specs: list[NodeSpec] = []
     namespaces = worker_namespaces(graph)
     for index, namespace in enumerate(namespaces, start=graph.first_index):
@@ -171,14 +212,54 @@ def build_node_specs(
     # Commands are in rad/s; the agent scales its [-1, 1] actions by the workers' velocity limit.
     joint_velocity = sim_params.get("control_mode", "joint_velocity") == "joint_velocity"
     agent_params["command_scale"] = (
-        float(sim_params.get("max_joint_velocity", 1.0)) if joint_velocity else 1.0
+        _number(sim_params.get("max_joint_velocity", 1.0), "sim_node.max_joint_velocity")
+        if joint_velocity
+        else 1.0
     )
     agent_params.update(agent_overrides or {})
     agent_params["workers"] = [ns.lstrip("/") for ns in namespaces]
     if "seed" not in (agent_overrides or {}):
         agent_params["seed"] = int(graph.seed)
-    specs.append(NodeSpec(executable="agent_node", name="agent_node", namespace="/", parameters=agent_params))
+    if graph.respawn_agent:
+        agent_params.setdefault("resume", True)  # a respawned agent must not start learning from scratch
+    specs.append(
+        NodeSpec(
+            executable="agent_node",
+            name="agent_node",
+            namespace="/",
+            parameters=agent_params,
+            respawn=graph.respawn_agent,
+            respawn_delay=graph.respawn_delay,
+        )
+    )
     return specs
+
+
+def deploy_node_specs(
+    config: dict[str, Any],
+    graph: GraphConfig,
+    sim_params: dict[str, Any],
+    policy_overrides: dict[str, Any] | None = None,
+) -> list[NodeSpec]:
+    """A simulator playing the robot + policy_node, both at the root namespace like a real robot's
+    driver: the simulator publishes /joint_states and /target_pose and listens on the policy's
+    command topic (remapped), stepping in real time; its watchdog stops the arm when commands stop."""
+    policy_params = node_parameters(config, "policy_node")
+    policy_params.update(policy_overrides or {})
+    command_topic = str(policy_params.get("command_topic", DEPLOY_COMMAND_TOPIC))
+    sim = dict(sim_params, step_mode="realtime", seed=int(graph.seed))
+    return [
+        NodeSpec(
+            executable="sim_node",
+            name="sim_node",
+            namespace="/",
+            parameters=sim,
+            respawn=graph.respawn_workers,
+            respawn_delay=graph.respawn_delay,
+            remappings={"velocity_controller/commands": command_topic},
+        ),
+        NodeSpec(executable="policy_node", name="policy_node", namespace="/", parameters=policy_params),
+    ]
 
 
 def params_file_content(spec: NodeSpec) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def _node_action(spec: graph.NodeSpec) -> Any:
         parameters=[spec.parameters],
         respawn=spec.respawn,
         respawn_delay=spec.respawn_delay,
+        remappings=list(spec.remappings.items()),
         output="screen",
     )
 
@@ -61,7 +62,8 @@ def _visualisation_actions(spec: graph.NodeSpec) -> list[Any]:
     """robot_state_publisher + a world -> base transform for one worker (frames prefixed by worker)."""
     from launch_ros.actions import Node
 
-    prefix = spec.namespace.strip("/") + "/"
+    worker = spec.namespace.strip("/")
+    prefix = f"{worker}/" if worker else ""  # the root namespace (deploy) is the robot itself: no prefix
     return [
         Node(
             package="robot_state_publisher",
@@ -91,7 +93,7 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     """OpaqueFunction body: read the launch arguments, build the specs, return the actions.
 
     Arguments used (declared by the launch files): config, num_workers, first_index, seed,
-    policy (test), robot_state_publisher.
+    policy (test, deploy), command_topic (deploy), robot_state_publisher.
     """
     values = {name: value for name, value in context.launch_configurations.items()}
     config = graph.load_config(values["config"])
@@ -100,11 +102,16 @@ def graph_actions(context: Any, role: str) -> list[Any]:
         if values.get(name):
             graph_overrides[name] = int(values[name])
     agent_overrides: dict[str, Any] = {}
+    policy_overrides: dict[str, Any] = {}
+    if role == "deploy":
+        for name in ("policy", "command_topic"):
+            if values.get(name):
+                policy_overrides[name] = values[name]
     if role == "test":
         agent_overrides = {"learning": False, "load_on_start": values.get("policy", "")}
         if values.get("evaluate", "false").lower() == "true":
             agent_overrides.update(on_finish="evaluate_and_exit", total_steps=0)
-    specs = graph.build_node_specs(config, role, graph_overrides, agent_overrides)
+    specs = graph.build_node_specs(config, role, graph_overrides, agent_overrides, None, policy_overrides)
     actions = [_node_action(spec) for spec in specs]
     if values.get("robot_state_publisher", "true").lower() == "true":
         for spec in specs:

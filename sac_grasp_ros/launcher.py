@@ -1,4 +1,4 @@
-"""`sac-grasp train|test|worker`: start the ROS graph as processes where `ros2 launch` is not installed.
+"""`sac-grasp train|test|worker|deploy`: start the ROS graph as processes where `ros2 launch` is missing.
 
 The nodes come from the same `sac_grasp_ros.graph.build_node_specs` as the launch files. Each runs
 as `python -m sac_grasp_ros.nodes.<node> --ros-args -r __ns:=... -r __node:=... --params-file F`;
@@ -9,7 +9,8 @@ ROS_LOG_DIR, AMENT_PREFIX_PATH including the venv, and optionally a private ROS_
 train: ends when the agent exits (config on_finish=evaluate_and_exit: its evaluation JSON, written
 to <out>/result.json, is printed as the last line). test: one worker + the agent in deployment
 mode with a trained policy; the launcher calls /evaluate itself and prints the JSON.
-worker: simulator workers only, until interrupted.
+worker: simulator workers only, until interrupted. deploy: policy_node driving a velocity
+controller (played by one realtime simulator at the root namespace), until interrupted.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise SystemExit(f"usage: sac-grasp {{{','.join(graph.ROLES)}}} [options] (got {argv[:1]})")
     role = argv[0]
     parser = argparse.ArgumentParser(prog=f"sac-grasp {role}", description=__doc__.split("\n\n")[0])
-    default_config = {"train": "train", "test": "test", "worker": "train"}[role]
+    default_config = {"train": "train", "test": "test", "worker": "train", "deploy": "deploy"}[role]
     parser.add_argument("--config", help=f"graph config YAML (default: config/{default_config}.yaml)")
     parser.add_argument("--num-workers", type=int, help="simulator workers (overrides graph.num_workers)")
     parser.add_argument("--seed", type=int, help="base seed (overrides graph.seed)")
@@ -63,6 +64,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
         )
         parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
+    elif role == "deploy":
+        parser.add_argument(
+            "--policy",
+            help=f"checkpoint directory or exported policy.pt (default: models/{SHIPPED_POLICY})",
+        )
+        parser.add_argument(
+            "--command-topic", help="velocity controller command topic (default: from the config)"
+        )
     else:
         parser.add_argument(
             "--first-index", type=int, help="index of the first worker (other hosts: other ranges)"
@@ -108,6 +117,7 @@ def node_command(spec: graph.NodeSpec, params_file: Path) -> list[str]:
         f"__ns:={spec.namespace}",
         "-r",
         f"__node:={spec.name}",
+        *[arg for source, target in spec.remappings.items() for arg in ("-r", f"{source}:={target}")],
         "--params-file",
         str(params_file),
     ]
@@ -175,7 +185,9 @@ class Supervisor:
             node.process = None
             if node.log:
                 node.log.close()
-            if node.spec.respawn and not self.stopping:
+            # An agent that finished (exit 0) is done; one that crashed is respawned and resumes.
+            crashed = code != 0 or node.spec.executable != "agent_node"
+            if node.spec.respawn and not self.stopping and crashed:
                 print(f"[launcher] {node.spec.fqn} exited with {code}; see {node.log_path}", file=sys.stderr)
                 node.restart_at = now + node.spec.respawn_delay
             else:
@@ -224,7 +236,23 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
     if getattr(args, "eval_episodes", None) is not None:
         agent_overrides["eval_episodes"] = args.eval_episodes
-    return graph.build_node_specs(config, args.role, graph_overrides, agent_overrides, sim_overrides)
+    policy_overrides: dict[str, Any] = {}
+    if args.role == "deploy":
+        policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
+        if not policy.exists():
+            raise FileNotFoundError(
+                f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
+                "an exported policy.pt (`sac-grasp export`) with --policy"
+            )
+        policy_overrides["policy"] = str(policy.resolve())
+        if args.command_topic:
+            policy_overrides["command_topic"] = args.command_topic
+    try:
+        return graph.build_node_specs(
+            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+        )
+    except ValueError as error:  # say which file holds the bad value
+        raise ValueError(f"{args.config}: {error}") from error
 
 
 def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
@@ -304,7 +332,7 @@ def main(argv: list[str]) -> int:
                 (out / "result.json").write_text(message)
         while args.role != "test" and not stop_signal:
             ended = supervisor.poll()
-            agent_end = [n for n in ended if n.spec.executable == "agent_node"]
+            agent_end = [n for n in ended if n.spec.executable in ("agent_node", "policy_node")]
             if agent_end:
                 code = agent_end[0].exit_codes[-1]
                 if code != 0:
@@ -322,7 +350,7 @@ def main(argv: list[str]) -> int:
                 break
             time.sleep(0.1)
         if stop_signal:
-            code = 128 + stop_signal[0] if code == 0 and args.role != "worker" else code
+            code = 128 + stop_signal[0] if code == 0 and args.role not in ("worker", "deploy") else code
     finally:
         supervisor.stop()
         for sig, handler in previous.items():

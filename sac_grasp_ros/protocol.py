@@ -21,8 +21,10 @@ Layout of `Float64MultiArray.data` (dims labelled in `layout.dim`, see `LAYOUT_L
 | 4                     | terminated   | 1.0 when the episode ended by the task (success/failure)    |
 | 5                     | truncated    | 1.0 when the episode hit its step limit                     |
 | 6                     | success      | 1.0 when the grasp succeeded on this step                   |
-| 7 .. 7+A              | action       | applied action, policy units [-1, 1] (zeros at step 0)      |
-| 7+A .. 7+A+O          | observation  | observation after the step                                  |
+| 7                     | aborted      | 1.0 when the simulation blew up (NaN/instability) and the   |
+|                       |              | scene was reset: the episode ends, the step is no transition|
+| 8 .. 8+A              | action       | applied action, policy units [-1, 1] (zeros at step 0)      |
+| 8+A .. 8+A+O          | observation  | observation after the step                                  |
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ HEADER_FIELDS: tuple[str, ...] = (
     "terminated",
     "truncated",
     "success",
+    "aborted",
 )
 HEADER_SIZE = len(HEADER_FIELDS)
 # Labels of the layout dimensions, in order: header fields, then the two vector blocks.
@@ -60,15 +63,28 @@ class StepMessage:
     success: bool
     action: np.ndarray
     observation: np.ndarray
+    aborted: bool = False
+    """the simulation diverged on this step: its observation is of the reset scene, not of the action"""
 
     @property
     def done(self) -> bool:
-        """Episode over (either way): the simulator resets next."""
-        return self.terminated or self.truncated
+        """Episode over (any way): the simulator resets next."""
+        return self.terminated or self.truncated or self.aborted
 
     @property
     def key(self) -> tuple[int, int, int]:
         return (self.session, self.episode, self.step)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _field_name(index: int, act_dim: int) -> str:
+    if index < HEADER_SIZE:
+        return HEADER_FIELDS[index]
+    if index < HEADER_SIZE + act_dim:
+        return f"action[{index - HEADER_SIZE}]"
+    return f"observation[{index - HEADER_SIZE - act_dim}]"
 
 
 def layout_sizes(act_dim: int, obs_dim: int) -> list[tuple[str, int]]:
@@ -86,6 +102,7 @@ def encode(msg: StepMessage) -> list[float]:
         1.0 if msg.terminated else 0.0,
         1.0 if msg.truncated else 0.0,
         1.0 if msg.success else 0.0,
+        1.0 if msg.aborted else 0.0,
     ]
     return (
         header
@@ -106,6 +123,12 @@ def decode(data: np.ndarray | list[float], act_dim: int, obs_dim: int) -> StepMe
     header = values[:HEADER_SIZE]
     if not np.all(np.isfinite(header[:3])) or np.any(header[:3] < 0):
         raise ValueError(f"step message has an invalid key (session, episode, step) = {header[:3].tolist()}")
+    # Everything after the key ends up in float32 replay rows: NaN, inf or values float32 cannot hold
+    # would poison the learner (and the buffer refuses them), so such a message is no step at all.
+    bad = np.flatnonzero(~(np.abs(values[3:]) <= FLOAT32_MAX)) + 3
+    if bad.size:
+        where = ", ".join(_field_name(int(i), act_dim) for i in bad[:5])
+        raise ValueError(f"step message has NaN/inf or out-of-float32-range values at {where}")
     return StepMessage(
         session=int(header[0]),
         episode=int(header[1]),
@@ -116,6 +139,7 @@ def decode(data: np.ndarray | list[float], act_dim: int, obs_dim: int) -> StepMe
         success=bool(header[6] > 0.5),
         action=values[HEADER_SIZE : HEADER_SIZE + act_dim].astype(np.float32),
         observation=values[HEADER_SIZE + act_dim :].astype(np.float32),
+        aborted=bool(header[7] > 0.5),
     )
 
 
@@ -138,6 +162,7 @@ class Verdict(Enum):
     GAP = "gap"  # newer step of the current episode without its predecessor (a lost message)
     DUPLICATE = "duplicate"  # already seen, or older than what was already seen
     STALE = "stale"  # from an older episode or a retired session
+    ABORTED = "aborted"  # the simulation diverged on this step: it ends the episode, no transition
 
 
 @dataclass
@@ -156,12 +181,28 @@ class TransitionAssembler:
 
     def __init__(self) -> None:
         self._tracks: dict[object, _WorkerTrack] = {}
+        self._floors: dict[object, tuple[int, int, int]] = {}
         self.counts: dict[Verdict, int] = dict.fromkeys(Verdict, 0)
+        self.abandoned = 0
+        """episodes that ended without a final message (worker crash, reset mid-episode, lost message)"""
+
+    @property
+    def rejected(self) -> int:
+        """Messages that completed no transition although they were not an episode's first."""
+        return sum(self.counts[v] for v in (Verdict.GAP, Verdict.DUPLICATE, Verdict.STALE, Verdict.ABORTED))
 
     def last(self, worker: object) -> StepMessage | None:
         """Newest accepted message of a worker (None before the first one)."""
         track = self._tracks.get(worker)
         return track.last if track else None
+
+    def set_floor(self, worker: object, key: tuple[int, int, int]) -> None:
+        """Treat messages of `worker` up to `key` (same session) as already seen.
+
+        Used when an agent resumes from a checkpoint: the workers' transient-local history replays
+        messages whose transitions the checkpoint's buffer may already hold.
+        """
+        self._floors[worker] = key
 
     def forget(self, worker: object) -> None:
         """Drop a worker's state (it was removed from the graph)."""
@@ -174,6 +215,9 @@ class TransitionAssembler:
         return verdict, transition
 
     def _classify(self, worker: object, msg: StepMessage) -> tuple[Verdict, Transition | None]:
+        floor = self._floors.get(worker)
+        if floor is not None and msg.session == floor[0] and (msg.episode, msg.step) <= floor[1:]:
+            return Verdict.DUPLICATE, None
         track = self._tracks.get(worker)
         if track is None:
             self._tracks[worker] = _WorkerTrack(last=msg)
@@ -183,11 +227,13 @@ class TransitionAssembler:
             if msg.session in track.retired_sessions:
                 return Verdict.STALE, None
             track.retired_sessions.add(last.session)
+            self.abandoned += 0 if last.done else 1
             track.last = msg
             return Verdict.EPISODE_START, None
         if msg.episode < last.episode:
             return Verdict.STALE, None
         if msg.episode > last.episode:
+            self.abandoned += 0 if last.done else 1
             track.last = msg
             return Verdict.EPISODE_START, None
         if msg.step <= last.step or last.done:
@@ -195,6 +241,8 @@ class TransitionAssembler:
         track.last = msg
         if msg.step != last.step + 1:
             return Verdict.GAP, None
+        if msg.aborted:  # its observation is of the reset scene: pairing it would teach a teleport
+            return Verdict.ABORTED, None
         transition = Transition(
             obs=last.observation,
             action=msg.action,

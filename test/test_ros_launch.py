@@ -18,7 +18,12 @@ LAUNCH_FILES = sorted((paths.share_dir() / "launch").glob("*.launch.py"))
 
 
 def test_every_launch_file_compiles_and_the_urdf_resolves(tmp_path: Path):
-    assert {p.name for p in LAUNCH_FILES} == {"train.launch.py", "test.launch.py", "worker.launch.py"}
+    assert {p.name for p in LAUNCH_FILES} == {
+        "train.launch.py",
+        "test.launch.py",
+        "worker.launch.py",
+        "deploy.launch.py",
+    }
     for path in LAUNCH_FILES:
         py_compile.compile(str(path), cfile=str(tmp_path / f"{path.stem}.pyc"), doraise=True)
     urdf = launch_support.sawyer_urdf()
@@ -36,7 +41,7 @@ def _load(path: Path):
     return module
 
 
-@pytest.mark.parametrize("name", ["train", "test", "worker"])
+@pytest.mark.parametrize("name", ["train", "test", "worker", "deploy"])
 def test_launch_description_builds_the_graph(name):
     launch = pytest.importorskip("launch", reason="ROS 2 `launch` is not installable from PyPI")
     if not hasattr(launch, "LaunchDescription"):
@@ -53,10 +58,12 @@ def test_launch_description_builds_the_graph(name):
             except Exception:
                 value = ""
             context.launch_configurations[entity.name] = value
-    context.launch_configurations["config"] = str(paths.config_file("test" if name == "test" else "train"))
+    config = {"test": "test", "deploy": "deploy"}.get(name, "train")
+    context.launch_configurations["config"] = str(paths.config_file(config))
     (opaque,) = [e for e in description.entities if isinstance(e, OpaqueFunction)]
     actions = launch_support.graph_actions(context, name)
     executables = [getattr(a, "node_executable", None) for a in actions]
     assert "sim_node" in executables
-    assert ("agent_node" in executables) == (name != "worker")
+    assert ("agent_node" in executables) == (name in ("train", "test"))
+    assert ("policy_node" in executables) == (name == "deploy")
     assert opaque is not None

@@ -9,7 +9,9 @@ Interfaces (the node runs at the root namespace; worker topics are /<worker>/...
   deterministic policy, nothing is stored); `/save`, `/load` (std_srvs/Trigger): checkpoint
   in `checkpoint_dir`; failures come back as success=false with the reason.
 - pub `~/episode_return`, `~/success_rate`, `~/q_loss`, `~/policy_loss`, `~/alpha`, `~/env_steps`
-  (transitions stored), `~/steps_seen` (all steps, also when not learning), `~/progress_markers` (RViz text).
+  (transitions stored), `~/steps_seen` (all steps, also when not learning), `~/progress_markers` (RViz text),
+  `~/rejected_steps` (step messages that completed no transition: duplicate, stale, gap, aborted;
+  also saved with the checkpoint counters, with episodes cut short by a worker crash or reset).
 
 The loop is hand-driven (`spin_once`), acting first and then running at most
 `max_updates_per_loop` gradient updates, so the workers simulate while the agent learns.
@@ -21,6 +23,7 @@ import array
 import dataclasses
 import json
 import math
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -83,6 +86,9 @@ class AgentNodeSettings:
     """directory written by /save and periodic checkpoints, read by /load"""
     load_on_start: str = ""
     """checkpoint directory loaded before the first action (deployment policy); empty: none"""
+    resume: bool = False
+    """load checkpoint_dir at start when it holds a checkpoint: a restarted (crashed) agent goes on
+    with its policy, replay buffer, counters and learning curve; none there: start fresh"""
     checkpoint_every: int = 0
     """periodic checkpoint every N stored env steps (0: only on /save and at the end)"""
     save_buffer: bool = True
@@ -204,6 +210,9 @@ class AgentNode(Node):
             for topic in ("episode_return", "success_rate", "q_loss", "policy_loss", "alpha")
         }
         self.env_steps_pub = self.create_publisher(Int64, "~/env_steps", STATUS_QOS)
+        self.rejected_pub = self.create_publisher(Int64, "~/rejected_steps", STATUS_QOS)
+        self.commands_sent = 0
+        self.stall_resets_done = 0
         self.steps_seen_pub = self.create_publisher(Int64, "~/steps_seen", STATUS_QOS)
         self.progress_marker_pub = self.create_publisher(MarkerArray, "~/progress_markers", STATUS_QOS)
         self.create_service(Trigger, "/evaluate", self._on_evaluate)
@@ -230,10 +239,23 @@ class AgentNode(Node):
             if not ok:
                 raise StartupError(f"agent_node: {message}")
             self.pending_load = ""
+        if self.settings.resume and not self.settings.load_on_start:
+            self._resume()
         self.get_logger().info(
             f"agent for workers {self.worker_names}; learning={self.core.learning}, "
             f"total_steps={self.settings.total_steps}, utd={self.sac_config.utd_ratio}"
         )
+
+    def _resume(self) -> None:
+        """Continue from checkpoint_dir if one is there (also its `.old` twin of an interrupted save)."""
+        directory = Path(self.settings.checkpoint_dir)
+        if not (directory.is_dir() or (directory.parent / f".{directory.name}.old").is_dir()):
+            self.get_logger().info(f"resume: no checkpoint in {directory} yet, starting fresh")
+            return
+        ok, message = self._load(str(directory))
+        if not ok:  # refusing to start beats overwriting what was learned with a fresh run
+            raise StartupError(f"agent_node: resume: {message}")
+        self.get_logger().info(f"resumed: {message}")
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         changes = {}
@@ -254,11 +276,14 @@ class AgentNode(Node):
 
     # -- learner ---------------------------------------------------------------------------------
     def _ensure_learner(self, act_dim: int, obs_dim: int) -> None:
+        from sac_grasp_ros.sac import SAC, ReplayBuffer, load_demos
+
         if self.dims is not None:
             if self.dims != (act_dim, obs_dim):
                 raise ValueError(f"worker dims (act {act_dim}, obs {obs_dim}) differ from {self.dims}")
+            if self.demos is None and self.settings.demo_file:  # learner came from a checkpoint (resume)
+                self.demos = load_demos(self.settings.demo_file, obs_dim, act_dim, seed=self.settings.seed)
             return
-        from sac_grasp_ros.sac import SAC, ReplayBuffer, load_demos
 
         if self.settings.demo_file:
             # Checked against the workers' dims: demos from another action space are refused.
@@ -285,6 +310,8 @@ class AgentNode(Node):
         sizes = {dim.label: dim.size for dim in msg.layout.dim}
         try:
             act_dim, obs_dim = int(sizes["action"]), int(sizes["observation"])
+            if act_dim < 1 or obs_dim < 1:
+                raise ValueError(f"layout gives action size {act_dim}, observation size {obs_dim}")
             step = protocol.decode(msg.data, act_dim, obs_dim)
             self._ensure_learner(act_dim, obs_dim)
         except (KeyError, ValueError) as error:
@@ -325,10 +352,52 @@ class AgentNode(Node):
 
     # -- checkpoints -----------------------------------------------------------------------------
     def _counters(self) -> dict[str, int | float]:
+        assembler = self.core.assembler
         return {
             "env_steps": self.core.env_steps,
             "episodes": len(self.core.episodes),
+            "total_steps_seen": self.core.total_steps_seen,
+            **{f"steps_{verdict.value}": count for verdict, count in assembler.counts.items()},
+            "steps_rejected": assembler.rejected,
+            "episodes_abandoned": assembler.abandoned,
+            "commands_sent": self.commands_sent,
+            "stall_resets": self.stall_resets_done,
+            # Newest message per worker: a resumed agent ignores the replayed history up to it.
+            **{
+                f"last_key.{name}.{part}": value
+                for name in self.worker_names
+                if (last := assembler.last(name)) is not None
+                for part, value in zip(("session", "episode", "step"), last.key, strict=True)
+            },
         }
+
+    def _restore_counters(self, counters: dict[str, int | float], curve: dict[str, np.ndarray]) -> None:
+        """Counters and learning curve of a checkpoint back into the running bookkeeping."""
+        from sac_grasp_ros.agent_core import EpisodeResult
+
+        assembler = self.core.assembler
+        for verdict in assembler.counts:
+            assembler.counts[verdict] = int(counters.get(f"steps_{verdict.value}", assembler.counts[verdict]))
+        assembler.abandoned = int(counters.get("episodes_abandoned", assembler.abandoned))
+        self.core.total_steps_seen = int(counters.get("total_steps_seen", self.core.total_steps_seen))
+        self.commands_sent = int(counters.get("commands_sent", self.commands_sent))
+        self.stall_resets_done = int(counters.get("stall_resets", self.stall_resets_done))
+        for name in self.worker_names:
+            key = tuple(
+                int(counters.get(f"last_key.{name}.{part}", -1)) for part in ("session", "episode", "step")
+            )
+            if min(key) >= 0:
+                assembler.set_floor(name, key)
+        if "episode_return" in curve and "success" in curve:
+            lengths = curve.get("length", np.zeros(len(curve["episode_return"]), dtype=np.int64))
+            self.core.episodes = [
+                EpisodeResult("", float(r), int(n), bool(s))
+                for r, n, s in zip(curve["episode_return"], lengths, curve["success"], strict=True)
+            ]
+            self.core.recent.clear()
+            self.core.recent.extend(self.core.episodes[-self.core.recent.maxlen :])
+            self.episodes_published = len(self.core.episodes)
+        self.last_progress_step = self.core.total_steps_seen
 
     def _curve(self) -> dict[str, np.ndarray]:
         episodes = self.core.episodes
@@ -336,6 +405,7 @@ class AgentNode(Node):
             "episode": np.arange(len(episodes), dtype=np.int64),
             "episode_return": np.array([e.episode_return for e in episodes], dtype=np.float64),
             "success": np.array([e.success for e in episodes], dtype=np.float64),
+            "length": np.array([e.length for e in episodes], dtype=np.int64),
         }
 
     def _save(self) -> tuple[bool, str]:
@@ -381,6 +451,8 @@ class AgentNode(Node):
         self.sac_config = loaded.config
         self.core.env_steps = int(loaded.counters.get("env_steps", self.core.env_steps))
         self.core.scheduler.updates_done = int(loaded.counters.get("num_updates", 0))
+        self._restore_counters(loaded.counters, loaded.curve)
+        self.last_checkpoint_step = self.core.env_steps
         return True, f"loaded {Path(directory).resolve()} ({buffer_note}, {self.core.env_steps} env steps)"
 
     # -- loop ------------------------------------------------------------------------------------
@@ -402,6 +474,7 @@ class AgentNode(Node):
             msg = Float64MultiArray()
             msg.data = array.array("d", (action * self.settings.command_scale).tolist())
             self.command_pubs[name].publish(msg)
+            self.commands_sent += 1
 
     def _call_reset(self, name: str) -> Future | None:
         client = self.reset_clients[name]
@@ -419,6 +492,7 @@ class AgentNode(Node):
                     f"/{name} did not answer a command for {self.settings.stall_timeout} s: reset"
                 )
                 self.stall_resets[name] = future
+                self.stall_resets_done += 1
         for name, future in list(self.stall_resets.items()):
             if future.done():
                 self.core.forget_command(name)
@@ -494,6 +568,7 @@ class AgentNode(Node):
             self.last_progress_step = self.core.total_steps_seen
             self.env_steps_pub.publish(Int64(data=self.core.env_steps))
             self.steps_seen_pub.publish(Int64(data=self.core.total_steps_seen))
+            self.rejected_pub.publish(Int64(data=self.core.assembler.rejected))
             for name in ("q_loss", "policy_loss", "alpha"):
                 if name in self.last_metrics:
                     self.progress[name].publish(Float64(data=float(self.last_metrics[name])))
@@ -501,6 +576,8 @@ class AgentNode(Node):
             self.get_logger().info(
                 f"env_steps={self.core.env_steps} updates={self.core.scheduler.updates_done} "
                 f"episodes={len(episodes)} success_rate={self.core.success_rate():.2f} "
+                f"rejected={self.core.assembler.rejected} abandoned={self.core.assembler.abandoned} "
+                f"commands={self.commands_sent} seen={self.core.total_steps_seen} "
                 + " ".join(
                     f"{k}={v:.3g}"
                     for k, v in self.last_metrics.items()
@@ -583,6 +660,8 @@ class AgentNode(Node):
     def close(self) -> None:
         if self.eval_future is not None and not self.eval_future.done():
             self.eval_future.set_result((False, "agent shutting down"))
+        # One parseable line with the final counts (bench/load.py compares commands sent with steps seen).
+        print(f"[agent_node] final counters: {json.dumps(self._counters())}", file=sys.stderr, flush=True)
 
 
 def main(args: list[str] | None = None) -> int:

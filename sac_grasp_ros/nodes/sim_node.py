@@ -7,7 +7,9 @@ Interfaces (relative names, so each worker lives in its own namespace, e.g. /wor
 - pub `step` (std_msgs/Float64MultiArray, labelled layout defined in sac_grasp_ros.protocol):
   every step's key, reward, flags, applied action and observation; step 0 after every reset.
 - pub `joint_states` (sensor_msgs/JointState) and `markers` (visualization_msgs/MarkerArray,
-  every `markers_every` steps) for RViz.
+  every `markers_every` steps) for RViz. joint_states lists right_j0..right_j6, then (MuJoCo)
+  r_finger_joint, l_finger_joint; with each one goes `target_pose` (geometry_msgs/PoseStamped,
+  block centre and yaw in `frame_id`): what policy_node needs when this node plays the robot.
 - srv `reset` (std_srvs/Trigger): starts a new episode; the message is JSON with its
   session/episode key so a caller can tell its messages from earlier ones.
 
@@ -24,9 +26,11 @@ import math
 import os
 import time
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -36,6 +40,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sac_grasp_ros import protocol
+from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,
@@ -79,7 +84,12 @@ class SimNodeSettings:
     """frame of the markers (the scene's world frame)"""
     record_steps: str = ""
     """.npy file receiving every published step message (rows in the protocol layout) at shutdown;
-    an audit trail of what this worker produced (tests compare it with the agent's replay buffer)"""
+    an audit trail of what this worker produced (tests compare it with the agent's replay buffer).
+    Rows are also appended, as they are published, to `<record_steps>.stream` (raw float64, one
+    protocol row after the other, every process start appending): that copy survives a SIGKILL"""
+    fault_injection: bool = False
+    """offer ~/inject_nan and ~/inject_explosion (std_srvs/Trigger), which corrupt the physics state
+    before the next step, to test the divergence guard through the real node (never on a robot)"""
 
     def validate(self) -> None:
         if self.step_mode not in STEP_MODES:
@@ -148,6 +158,11 @@ class SimNode(Node):
         self.watchdog_tripped = False
         self.rejected_commands = 0
         self.recorded: list[list[float]] | None = [] if self.settings.record_steps else None
+        self.record_stream = None
+        if self.recorded is not None:  # kept open for the process's lifetime, closed in close()
+            self.record_stream = open(f"{self.settings.record_steps}.stream", "ab")  # noqa: SIM115
+        self.pending_fault: str | None = None
+        self.nan_resets = 0
         self.seed = env_values["seed"] if env_values["seed"] >= 0 else None
 
         layout = MultiArrayLayout()
@@ -158,9 +173,13 @@ class SimNode(Node):
         self.step_layout = layout
         self.step_pub = self.create_publisher(Float64MultiArray, STEP_TOPIC, STEP_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATUS_QOS)
+        self.target_pub = self.create_publisher(PoseStamped, "target_pose", STATUS_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "markers", STATUS_QOS)
         self.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, COMMAND_QOS)
         self.create_service(Trigger, RESET_SERVICE, self._on_reset)
+        if self.settings.fault_injection:
+            self.create_service(Trigger, "~/inject_nan", partial(self._on_inject, "nan"))
+            self.create_service(Trigger, "~/inject_explosion", partial(self._on_inject, "explosion"))
         if self.settings.step_mode == "realtime":
             self.create_timer(float(self.env_config.control_period), self._on_control_tick)
         elif self.settings.watchdog_timeout > 0:
@@ -228,7 +247,31 @@ class SimNode(Node):
         self._check_watchdog()
         self._step()
 
+    def _on_inject(
+        self, fault: str, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        if not hasattr(getattr(self.env.unwrapped.scene, "data", None), "qvel"):
+            response.success, response.message = False, "fault injection needs the MuJoCo backend"
+            return response
+        self.pending_fault = fault
+        response.success = True
+        response.message = json.dumps(
+            {"session": self.session, "episode": self.episode, "step": self.step_index}
+        )
+        return response
+
+    def _corrupt_state(self) -> None:
+        """Test hook: make the next physics step diverge (NaN, or velocities past MuJoCo's 1e10 limit)."""
+        fault, self.pending_fault = self.pending_fault, None
+        qvel = self.env.unwrapped.scene.data.qvel
+        qvel[:] = np.nan if fault == "nan" else 1e12
+        self.get_logger().warning(
+            f"fault injection: physics state corrupted ({fault}) before step {self.step_index + 1}"
+        )
+
     def _step(self) -> None:
+        if self.pending_fault is not None:
+            self._corrupt_state()
         try:
             obs, reward, terminated, truncated, info = self.env.step(self.held_action)
         except ValueError as error:  # the env refuses bad actions with the scene unchanged
@@ -238,7 +281,16 @@ class SimNode(Node):
         self.episode_return += float(reward)
         success = bool(info.get("success", False))
         self.last_success = self.last_success or success
-        self._publish_step(obs, float(reward), bool(terminated), bool(truncated), success, self.held_action)
+        aborted = bool(info.get("nan_reset", False))
+        if aborted:  # the env already reset the scene; the step is marked so no transition is built on it
+            self.nan_resets += 1
+            self.get_logger().warning(
+                f"nan_reset: the simulation diverged at episode {self.episode} step {self.step_index}; "
+                f"episode ended and scene reset ({self.nan_resets} so far)"
+            )
+        self._publish_step(
+            obs, float(reward), bool(terminated), bool(truncated), success, self.held_action, aborted
+        )
         if terminated or truncated:
             self._publish_markers(force=True)
             self._reset_episode()
@@ -270,13 +322,17 @@ class SimNode(Node):
         truncated: bool,
         success: bool,
         action: np.ndarray,
+        aborted: bool = False,
     ) -> None:
         step = protocol.StepMessage(
-            self.session, self.episode, self.step_index, reward, terminated, truncated, success, action, obs
-        )
+            self.session, self.episode, self.step_index, reward, terminated, truncated, success, action, obs,
+            aborted,
+        )  # fmt: skip
         values = protocol.encode(step)
         if self.recorded is not None:
             self.recorded.append(values)
+            self.record_stream.write(np.asarray(values, dtype=np.float64).tobytes())
+            self.record_stream.flush()  # in the page cache: kept even if this process is SIGKILLed
         msg = Float64MultiArray()
         msg.layout = self.step_layout
         msg.data = array.array("d", values)
@@ -292,7 +348,24 @@ class SimNode(Node):
         msg.name = list(self.env.joint_names)
         msg.position = [float(v) for v in self.env.joint_positions()]
         msg.velocity = [float(v) for v in self.env.joint_velocities()]
+        fingers = finger_joint_state(self.env)  # after the arm joints: the documented order stays
+        if fingers is not None:
+            msg.name = [*msg.name, *FINGER_JOINT_NAMES]
+            msg.position = [*msg.position, *fingers[0]]
+            msg.velocity = [*msg.velocity, *fingers[1]]
         self.joint_pub.publish(msg)
+        self._publish_target_pose(msg.header.stamp)
+
+    def _publish_target_pose(self, stamp: Any) -> None:
+        """The block pose, as a perception system would give it to a deployed policy_node."""
+        xyz, yaw = self.env.target_pose()
+        msg = PoseStamped()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.settings.frame_id
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in xyz)
+        o = msg.pose.orientation
+        o.x, o.y, o.z, o.w = quaternion_from_yaw(float(yaw))
+        self.target_pub.publish(msg)
 
     def _publish_markers(self, force: bool = False) -> None:
         every = self.settings.markers_every
@@ -347,6 +420,8 @@ class SimNode(Node):
         return 0
 
     def close(self) -> None:
+        if self.record_stream is not None:
+            self.record_stream.close()
         if self.recorded is not None:
             path = self.settings.record_steps
             temporary = f"{path}.tmp.npy"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import uuid
@@ -204,6 +205,14 @@ def _read_meta(meta_file: Path) -> dict[str, Any]:
             raise CheckpointError(f"{meta_file}: bad or missing {key!r}: {meta.get(key)!r}")
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{meta_file}: missing 'config' object")
+    counters = meta.get("counters", {})
+    if not isinstance(counters, dict) or not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        for value in counters.values()
+    ):
+        raise CheckpointError(
+            f"{meta_file}: 'counters' must be an object of finite numbers, got {counters!r}"
+        )
     return meta
 
 

@@ -108,6 +108,12 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
         ) from error
 
 
+def _scalar_int(array: np.ndarray, name: str) -> int:
+    if array.ndim != 0 or array.dtype.kind not in "iu":
+        raise ValueError(f"'{name}' must be an integer scalar, got dtype {array.dtype} shape {array.shape}")
+    return int(array)
+
+
 class ReplayBuffer:
     """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
 
@@ -218,7 +224,12 @@ class ReplayBuffer:
                 f"(format {data.get('format')!r}, expected {BUFFER_FORMAT})"
             )
         count, _, _ = validate_transition_arrays(data, self.obs_dim, self.act_dim, source)
-        capacity, position, size = (int(data[name]) for name in ("capacity", "position", "size"))
+        try:  # scalars of an integer kind; anything else is a damaged file, reported by name
+            capacity, position, size = (
+                _scalar_int(data[name], name) for name in ("capacity", "position", "size")
+            )
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{source}: bad or missing bookkeeping array: {error}") from error
         if capacity != self.capacity:
             raise ValueError(f"{source}: capacity mismatch: file has {capacity}, this buffer {self.capacity}")
         if size != count or not 0 <= position < capacity or size > capacity:

@@ -18,6 +18,16 @@ from sac_grasp_ros.scene import mujoco_model as mm
 from sac_grasp_ros.scene.base import HOME_POSTURE, GraspScene
 from sac_grasp_ros.scene.kinematics import damped_pinv, euler_from_matrix, pointing_down_error
 
+# Warnings MuJoCo raises (and then auto-resets mjData) when the state holds NaN/inf/huge values.
+_BAD_STATE_WARNINGS = tuple(
+    int(w)
+    for w in (
+        mujoco.mjtWarning.mjWARN_BADQPOS,
+        mujoco.mjtWarning.mjWARN_BADQVEL,
+        mujoco.mjtWarning.mjWARN_BADQACC,
+    )
+)
+
 # Targets are placed in this box (world frame; z = block centre resting on the table). It is the
 # original's box (x 0.10..0.45, y -0.30..0.30 in its scene frame) moved 0.35 m further along x, so that
 # it lies on this table in front of the arm and every point is reachable with the gripper pointing down.
@@ -186,8 +196,12 @@ class MujocoGraspScene(GraspScene):
     def _check_time(self, d: mujoco.MjData, substeps: int) -> None:
         # MuJoCo resets mjData (time back to 0) when it meets NaN/huge values: a time short of the expected
         # one is the cheap, allocation-free sign of a blow-up.
+        # The time test misses a blow-up on the first step after a reset (time 0 again either way);
+        # MuJoCo's bad-state warning counters survive its auto-reset and catch that case.
         now = d.time
-        if now < self._last_time + (substeps - 0.5) * mm.TIMESTEP:
+        if now < self._last_time + (substeps - 0.5) * mm.TIMESTEP or any(
+            d.warning[index].number for index in _BAD_STATE_WARNINGS
+        ):
             self._diverged = True
         self._last_time = now
 

@@ -1,0 +1,367 @@
+"""Deployment core (no ROS): rebuild the env's observation from robot state, run a trained policy, and
+filter its joint velocity commands before they reach a ros2_control velocity controller.
+
+The policy node (sac_grasp_ros.nodes.policy_node) only translates messages to and from these pieces:
+- `ObservationBuilder`: joint positions/velocities (+ finger positions) and the block pose -> the
+  exact observation `GraspEnv` returns, for both observation modes.
+- `load_policy`: a checkpoint directory (sac.load_checkpoint) or an exported TorchScript file
+  (`sac-grasp export`) -> `DeploymentPolicy.act(obs) -> rad/s`.
+- `VelocityCommandFilter`: clamp to the velocity limit, limit the change per second (acceleration),
+  and stop at once when the inputs are stale or not finite.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.envs.grasp_env import PREGRASP_HEIGHT
+from sac_grasp_ros.scene.base import JOINT_NAMES
+
+FINGER_JOINT_NAMES: tuple[str, str] = ("r_finger_joint", "l_finger_joint")
+"""Names under which the simulator publishes the gripper's slide joints in joint_states (after the arm's)."""
+OBSERVATION_SIZES = {"original": 17, "extended": 29}
+
+
+class DeploymentError(ValueError):
+    """A policy or its settings cannot be deployed (missing file, wrong control mode, size mismatch)."""
+
+
+# ------------------------------------------------------------------------------------- observation
+class ObservationBuilder:
+    """Rebuilds `GraspEnv`'s observation from what a robot publishes.
+
+    "original" needs only joint positions, velocities and the block centre. "extended" also needs the
+    tool point, computed by forward kinematics on the same MuJoCo model the env simulates, and the
+    finger opening. The env reads the tool point from MuJoCo's kinematics of the last physics
+    substep, i.e. from the joint positions one physics step (2 ms) before the reported ones; the
+    builder evaluates the kinematics at q - timestep * qdot (exact for hinge joints under MuJoCo's
+    integrators) so a deployed policy sees the observation it was trained on.
+    """
+
+    def __init__(self, observation: str = "original") -> None:
+        if observation not in OBSERVATION_SIZES:
+            raise ValueError(f"observation must be one of {sorted(OBSERVATION_SIZES)}, got {observation!r}")
+        self.observation = observation
+        self.size = OBSERVATION_SIZES[observation]
+        self.needs_fingers = observation == "extended"
+        self._model: Any = None
+        if self.needs_fingers:
+            self._build_kinematics()
+
+    def _build_kinematics(self) -> None:
+        import mujoco
+
+        from sac_grasp_ros.scene import mujoco_model as mm
+
+        model = mm.build_model()  # built once: compiling loads the meshes
+        self._mujoco = mujoco
+        self._model = model
+        self._data = mujoco.MjData(model)
+        self._arm_qpos = np.array([model.joint(j).qposadr[0] for j in mm.NAMES.arm_joints])
+        self._finger_qpos = np.array([model.joint(j).qposadr[0] for j in mm.NAMES.finger_joints])
+        self._grip_site = int(model.site(mm.NAMES.grip_site).id)
+        self._timestep = float(model.opt.timestep)
+
+    def tool_point(self, joint_positions: np.ndarray, joint_velocities: np.ndarray) -> np.ndarray:
+        """World position of the tool point (between the fingertips), as the env observes it."""
+        if self._model is None:
+            self._build_kinematics()
+        data = self._data
+        data.qpos[self._arm_qpos] = np.asarray(
+            joint_positions, dtype=np.float64
+        ) - self._timestep * np.asarray(joint_velocities, dtype=np.float64)
+        self._mujoco.mj_kinematics(self._model, data)
+        return data.site_xpos[self._grip_site].copy()
+
+    def build(
+        self,
+        joint_positions: np.ndarray,
+        joint_velocities: np.ndarray,
+        target_xyz: np.ndarray,
+        target_yaw: float,
+        finger_positions: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The float32 observation; `finger_positions` = (r, l) slide positions (m), extended mode only."""
+        q = np.asarray(joint_positions, dtype=np.float64).reshape(-1)
+        qd = np.asarray(joint_velocities, dtype=np.float64).reshape(-1)
+        target = np.asarray(target_xyz, dtype=np.float64).reshape(-1)
+        if q.shape != (7,) or qd.shape != (7,) or target.shape != (3,):
+            raise ValueError(
+                f"expected 7 joint positions, 7 velocities and a 3-vector target, got "
+                f"{q.shape}, {qd.shape}, {target.shape}"
+            )
+        obs = np.empty(self.size, dtype=np.float64)
+        obs[0:7] = q
+        obs[7:14] = qd
+        obs[14:17] = target
+        if self.needs_fingers:
+            if finger_positions is None or np.shape(finger_positions) != (2,):
+                raise ValueError("the extended observation needs the two finger positions (r, l)")
+            tool = self.tool_point(q, qd)
+            obs[17:20] = tool
+            obs[20:23] = target + np.array([0.0, 0.0, PREGRASP_HEIGHT]) - tool
+            obs[23:26] = target - tool
+            obs[26] = float(finger_positions[1]) - float(finger_positions[0])
+            obs[27] = math.sin(target_yaw)
+            obs[28] = math.cos(target_yaw)
+        return obs.astype(np.float32)
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Rotation about world z of a quaternion (the scene's formula for the block yaw)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by `yaw` about world z."""
+    return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))
+
+
+class JointStateReader:
+    """Picks the Sawyer joints (and optionally the fingers) out of a JointState's name/position/velocity
+    lists, in any order; the index map is cached per name list, since drivers publish the same one."""
+
+    def __init__(self, need_fingers: bool) -> None:
+        self.wanted = list(JOINT_NAMES) + (list(FINGER_JOINT_NAMES) if need_fingers else [])
+        self._names: tuple[str, ...] | None = None
+        self._indices: list[int] | None = None
+
+    def read(
+        self, names: list[str], positions: Any, velocities: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(arm positions[7], velocities[7], finger positions[2] or None); ValueError names what is wrong."""
+        key = tuple(names)
+        if key != self._names:
+            lookup = {name: i for i, name in enumerate(names)}
+            missing = [name for name in self.wanted if name not in lookup]
+            if missing:
+                raise ValueError(f"joint_states lacks joint(s) {missing} (has {list(names)})")
+            self._names, self._indices = key, [lookup[name] for name in self.wanted]
+        positions = np.asarray(positions, dtype=np.float64)
+        velocities = np.asarray(velocities, dtype=np.float64)
+        if positions.shape != (len(names),):
+            raise ValueError(f"joint_states has {positions.size} positions for {len(names)} names")
+        arm = self._indices[:7]
+        if velocities.shape != (len(names),):
+            raise ValueError(f"joint_states has {velocities.size} velocities for {len(names)} names")
+        fingers = positions[self._indices[7:]] if len(self._indices) > 7 else None
+        q, qd = positions[arm], velocities[arm]
+        if not (np.isfinite(q).all() and np.isfinite(qd).all()) or (
+            fingers is not None and not np.isfinite(fingers).all()
+        ):
+            raise ValueError("joint_states contains NaN or inf")
+        return q, qd, fingers
+
+
+# ------------------------------------------------------------------------------------- policy
+@dataclass
+class DeploymentPolicy:
+    """A trained policy ready to drive a velocity controller: raw observation -> joint velocities (rad/s)."""
+
+    source: Path
+    """checkpoint directory or TorchScript file it was loaded from"""
+    observation: str
+    """observation mode it was trained with ("original" | "extended")"""
+    max_joint_velocity: float
+    """rad/s at action 1.0 in training (the scale of its outputs)"""
+    obs_dim: int
+    act_dim: int
+    _run: Any = None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic joint velocities (rad/s, float64[act_dim]) for one observation."""
+        obs = np.asarray(obs, dtype=np.float32).reshape(-1)
+        if obs.shape != (self.obs_dim,):
+            raise ValueError(f"policy expects {self.obs_dim} observation values, got {obs.size}")
+        return np.asarray(self._run(obs), dtype=np.float64).reshape(self.act_dim)
+
+
+def load_policy(path: str | Path, torch_threads: int = 1) -> DeploymentPolicy:
+    """Load a checkpoint directory or an exported TorchScript file (.pt) on CPU.
+
+    Env settings: `env.yaml` beside a checkpoint (export.read_env_config), the export manifest
+    (`export.json`) beside a TorchScript file. Raises DeploymentError saying what is wrong.
+    """
+    import torch
+
+    from sac_grasp_ros import export
+    from sac_grasp_ros.sac import CheckpointError, load_checkpoint
+
+    torch.set_num_threads(max(1, int(torch_threads)))
+    path = Path(path)
+    if path.is_dir():
+        try:
+            env_config = export.read_env_config(None, path)
+            loaded = load_checkpoint(path, device="cpu")
+        except (CheckpointError, FileNotFoundError, ValueError) as error:
+            raise DeploymentError(f"cannot load policy checkpoint {path}: {error}") from error
+        _check_env_config(path, env_config, loaded.obs_dim, loaded.act_dim)
+        sac, scale = loaded.sac, float(env_config.max_joint_velocity)
+
+        def run(obs: np.ndarray) -> np.ndarray:
+            return sac.act(obs, deterministic=True) * scale
+
+        return DeploymentPolicy(path, env_config.observation, scale, loaded.obs_dim, loaded.act_dim, run)
+    if path.is_file():
+        return _load_torchscript(path, torch)
+    raise DeploymentError(
+        f"policy {path} does not exist "
+        f"(expected a checkpoint directory or an exported {export.TORCHSCRIPT_FILE})"
+    )
+
+
+def _load_torchscript(path: Path, torch: Any) -> DeploymentPolicy:
+    from sac_grasp_ros import export
+
+    manifest_path = path.parent / export.MANIFEST_FILE
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as error:
+            raise DeploymentError(f"{manifest_path}: not valid JSON ({error})") from error
+    try:
+        with warnings.catch_warnings():  # torch marks TorchScript deprecated; it is what export writes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as error:  # RuntimeError for anything that is not a TorchScript archive
+        raise DeploymentError(
+            f"{path}: not a TorchScript policy ({type(error).__name__}: {error})"
+        ) from error
+    obs_dim = int(manifest.get("obs_dim", 0))
+    observation = manifest.get("observation")
+    if not obs_dim:
+        obs_dim = OBSERVATION_SIZES.get(str(observation), 0) or _probe_obs_dim(module, torch, path)
+    if observation is None:
+        inverse = {size: name for name, size in OBSERVATION_SIZES.items()}
+        observation = inverse.get(obs_dim)
+    act_dim = int(manifest.get("act_dim", 7))
+    if observation not in OBSERVATION_SIZES:
+        raise DeploymentError(f"{path}: observation size {obs_dim} matches no observation mode")
+    try:
+        config = GraspEnvConfig(
+            observation=str(observation),
+            control_mode=str(manifest.get("control_mode", "joint_velocity")),
+            max_joint_velocity=float(manifest.get("max_joint_velocity", 1.0)),
+        )
+    except (TypeError, ValueError) as error:
+        raise DeploymentError(f"{manifest_path}: {error}") from error
+    _check_env_config(path, config, obs_dim, act_dim)
+
+    def run(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(obs[None])).numpy()[0]
+
+    return DeploymentPolicy(path, config.observation, config.max_joint_velocity, obs_dim, act_dim, run)
+
+
+def _probe_obs_dim(module: Any, torch: Any, path: Path) -> int:
+    """Without a manifest: try the known observation sizes (a traced module accepts only its own)."""
+    for size in sorted(OBSERVATION_SIZES.values()):
+        try:
+            with torch.no_grad():
+                module(torch.zeros(1, size))
+        except Exception:  # a wrong size raises inside the traced graph: try the next
+            continue
+        return size
+    raise DeploymentError(
+        f"{path}: accepts none of the observation sizes {sorted(OBSERVATION_SIZES.values())}"
+    )
+
+
+def _check_env_config(path: Path, config: GraspEnvConfig, obs_dim: int, act_dim: int) -> None:
+    if config.control_mode != "joint_velocity" or act_dim != len(JOINT_NAMES):
+        raise DeploymentError(
+            f"{path}: a velocity controller needs a joint_velocity policy with {len(JOINT_NAMES)} outputs, "
+            f"got control_mode={config.control_mode!r} with {act_dim}"
+        )
+    expected = OBSERVATION_SIZES[config.observation]
+    if obs_dim != expected:
+        raise DeploymentError(
+            f"{path}: the policy takes {obs_dim} observation values but its env settings say "
+            f"observation={config.observation!r} ({expected}); fix env.yaml beside it"
+        )
+
+
+# ------------------------------------------------------------------------------------- command filter
+@dataclass
+class VelocityCommandFilter:
+    """Makes a policy's joint velocities safe to send to a velocity controller.
+
+    Each `update` clamps the wanted velocities to +/- `max_velocity`, then moves the previous command
+    towards them by at most `max_acceleration` * elapsed time per joint (the rate limit; the elapsed
+    time is capped at `max_interval` so a late tick cannot take a big jump). Stale or non-finite
+    input gives zeros at once: a stop must not wait for a ramp, and the next start ramps up from rest.
+    """
+
+    num_joints: int = 7
+    max_velocity: float | np.ndarray = 1.0
+    """rad/s, a scalar or one value per joint"""
+    max_acceleration: float | np.ndarray = 10.0
+    """rad/s^2, a scalar or one per joint; inf disables the rate limit"""
+    max_interval: float = 0.1
+    """s: cap on the elapsed time used by the rate limit"""
+
+    def __post_init__(self) -> None:
+        self.max_velocity = self._per_joint("max_velocity", self.max_velocity, allow_inf=False)
+        self.max_acceleration = self._per_joint("max_acceleration", self.max_acceleration, allow_inf=True)
+        if not (self.max_interval > 0 and math.isfinite(self.max_interval)):
+            raise ValueError(f"max_interval must be a finite number > 0 s, got {self.max_interval!r}")
+        self.command = np.zeros(self.num_joints)
+        self._last_time: float | None = None
+
+    def _per_joint(self, name: str, value: Any, allow_inf: bool) -> np.ndarray:
+        values = np.broadcast_to(np.asarray(value, dtype=np.float64), (self.num_joints,)).copy()
+        if np.isnan(values).any() or (values <= 0).any() or (not allow_inf and np.isinf(values).any()):
+            raise ValueError(f"{name} must be {'> 0' if allow_inf else 'finite and > 0'}, got {value!r}")
+        return values
+
+    def update(self, wanted: np.ndarray | None, now: float) -> np.ndarray:
+        """The command to send at time `now` (s, monotonic); `wanted` None means the inputs are stale."""
+        elapsed = (
+            self.max_interval if self._last_time is None else min(now - self._last_time, self.max_interval)
+        )
+        self._last_time = now
+        wanted_array = None if wanted is None else np.asarray(wanted, dtype=np.float64).reshape(-1)
+        if (
+            wanted_array is None
+            or wanted_array.shape != (self.num_joints,)
+            or not np.isfinite(wanted_array).all()
+        ):
+            self.command = np.zeros(self.num_joints)
+            return self.command.copy()
+        target = np.clip(wanted_array, -self.max_velocity, self.max_velocity)
+        acceleration = self.max_acceleration
+        step = np.where(np.isinf(acceleration), np.inf, acceleration * max(elapsed, 0.0))
+        self.command = self.command + np.clip(target - self.command, -step, step)
+        return self.command.copy()
+
+    def reset(self) -> None:
+        """Back to rest (zero command, no previous tick)."""
+        self.command = np.zeros(self.num_joints)
+        self._last_time = None
+
+
+def finger_joint_state(env: Any) -> tuple[list[float], list[float]] | None:
+    """(positions, velocities) of the (r, l) finger slide joints of a MuJoCo-backed GraspEnv, for
+    joint_states; None for a backend without a MuJoCo model (the extended observation then cannot be
+    rebuilt from joint_states)."""
+    scene = getattr(env, "scene", None)
+    model, data = getattr(scene, "model", None), getattr(scene, "data", None)
+    if model is None or data is None or not hasattr(model, "joint"):
+        return None
+    from sac_grasp_ros.scene import mujoco_model as mm
+
+    joints = [model.joint(name) for name in mm.NAMES.finger_joints]
+    return (
+        [float(data.qpos[j.qposadr[0]]) for j in joints],
+        [float(data.qvel[j.dofadr[0]]) for j in joints],
+    )

@@ -1,0 +1,68 @@
+"""Deploy mode of the graph (config/deploy.yaml -> node specs) and its pip-world launcher command lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sac_grasp_ros import graph, launcher, paths
+
+
+def test_deploy_graph_is_a_realtime_robot_stand_in_plus_the_policy_node():
+    config = graph.load_config(paths.config_file("deploy"))
+    sim, policy = graph.build_node_specs(
+        config,
+        "deploy",
+        {"seed": 4},
+        sim_overrides={"step_mode": "lockstep"},
+        policy_overrides={"policy": "/p"},
+    )
+    assert (sim.executable, sim.namespace, policy.executable, policy.namespace) == (
+        "sim_node", "/", "policy_node", "/"
+    )  # fmt: skip
+    assert sim.parameters["step_mode"] == "realtime" and sim.parameters["seed"] == 4  # always realtime
+    assert sim.remappings == {"velocity_controller/commands": "/velocity_controller/commands"}
+    assert policy.parameters["policy"] == "/p" and policy.parameters["rate"] == 20.0
+    custom = graph.build_node_specs(config, "deploy", policy_overrides={"command_topic": "/arm/commands"})
+    assert custom[0].remappings == {"velocity_controller/commands": "/arm/commands"}
+    # The other roles have no remappings and no policy node.
+    assert all(not spec.remappings for spec in graph.build_node_specs(config, "worker"))
+
+
+def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
+    policy = tmp_path / "policy.pt"
+    policy.write_bytes(b"")
+    args = launcher.parse_args(
+        ["deploy", "--policy", str(policy), "--command-topic", "/arm/commands", "--out", str(tmp_path)]
+    )
+    supervisor = launcher.Supervisor(launcher.build_specs(args, tmp_path), tmp_path, {})
+    sim, node = supervisor.nodes
+    assert sim.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.sim_node"]
+    assert "velocity_controller/commands:=/arm/commands" in sim.command
+    assert node.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.policy_node"]
+    params = yaml.safe_load(Path(node.command[-1]).read_text())["/policy_node"]["ros__parameters"]
+    assert params["policy"] == str(policy.resolve()) and params["command_topic"] == "/arm/commands"
+    missing = launcher.parse_args(["deploy", "--policy", str(tmp_path / "nope"), "--out", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="no policy at"):
+        launcher.build_specs(missing, tmp_path)
+
+
+def test_policy_node_settings_are_validated():
+    pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
+    from sac_grasp_ros.nodes.policy_node import PolicyNodeSettings
+
+    PolicyNodeSettings(policy="p").validate()
+    for bad, message in [
+        ({}, "policy must name"),
+        ({"rate": float("inf")}, "rate"),
+        ({"stale_timeout": 0.0}, "stale_timeout"),
+        ({"max_acceleration": -1.0}, "max_acceleration"),
+        ({"command_topic": " "}, "command_topic"),
+        ({"torch_threads": 0}, "torch_threads"),
+    ]:
+        values = {"policy": "p", **bad} if bad else {}
+        with pytest.raises(ValueError, match=message):
+            PolicyNodeSettings(**values).validate()
