@@ -19,15 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
-from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, read_env_config
 from sac_grasp_ros.sac import CheckpointError, load_checkpoint
 from sac_grasp_ros.sac.networks import TanhGaussianPolicy
 
-ENV_CONFIG_FILE = "env.yaml"
-"""Beside a checkpoint: the GraspEnvConfig the policy was trained with (observation mode, velocity scale)."""
 TORCHSCRIPT_FILE = "policy.pt"
 ONNX_FILE = "policy.onnx"
 MANIFEST_FILE = "export.json"
@@ -46,32 +43,6 @@ class DeployedPolicy(nn.Module):
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         mean, _ = self.policy(observation.to(torch.float32))
         return torch.tanh(mean) * self.velocity_scale
-
-
-def read_env_config(path: Path | None, policy_dir: Path) -> GraspEnvConfig:
-    """The env settings of a trained policy: an explicit file, else `env.yaml` beside it, else defaults.
-
-    Accepts a flat GraspEnvConfig mapping or a graph config (`sim_node: ros__parameters: ...`), whose
-    node-only keys (step mode, watchdog, ...) are ignored.
-    """
-    source = path if path is not None else policy_dir / ENV_CONFIG_FILE
-    if not source.is_file():
-        if path is not None:
-            raise FileNotFoundError(f"env config not found: {path}")
-        return GraspEnvConfig()
-    try:
-        values = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as error:
-        raise ValueError(f"{source}: not valid YAML ({error})") from error
-    if isinstance(values, dict) and "sim_node" in values:
-        values = (values["sim_node"] or {}).get("ros__parameters", {})
-    if not isinstance(values, dict):
-        raise ValueError(f"{source}: expected a mapping of GraspEnvConfig fields")
-    fields = set(GraspEnvConfig.__dataclass_fields__)
-    try:
-        return GraspEnvConfig.from_dict({key: value for key, value in values.items() if key in fields})
-    except ValueError as error:
-        raise ValueError(f"{source}: {error}") from error
 
 
 def build_deployed_policy(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[DeployedPolicy, int]:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 BACKENDS = ("mujoco", "pyrep")
 CONTROL_MODES = ("joint_velocity", "end_position")
 OBSERVATIONS = ("original", "extended")
 REWARDS = ("original", "shaped")
+ENV_CONFIG_FILE = "env.yaml"
+POLICY_TASK_FIELDS = (
+    "control_mode",
+    "max_joint_velocity",
+    "control_period",
+    "observation",
+    "reward",
+    "max_episode_steps",
+)
+"""Fields that define what a trained policy sees and commands: a simulator evaluating it must match them."""
+"""Beside a policy checkpoint: the GraspEnvConfig it was trained with (observation mode, velocity scale)."""
 
 
 @dataclass
@@ -93,3 +107,29 @@ class GraspEnvConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def read_env_config(path: Path | None, policy_dir: Path) -> GraspEnvConfig:
+    """The env settings of a trained policy: an explicit file, else `env.yaml` beside it, else defaults.
+
+    Accepts a flat GraspEnvConfig mapping or a graph config (`sim_node: ros__parameters: ...`), whose
+    node-only keys (step mode, watchdog, ...) are ignored.
+    """
+    source = path if path is not None else policy_dir / ENV_CONFIG_FILE
+    if not source.is_file():
+        if path is not None:
+            raise FileNotFoundError(f"env config not found: {path}")
+        return GraspEnvConfig()
+    try:
+        values = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML ({error})") from error
+    if isinstance(values, dict) and "sim_node" in values:
+        values = (values["sim_node"] or {}).get("ros__parameters", {})
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: expected a mapping of GraspEnvConfig fields")
+    fields = set(GraspEnvConfig.__dataclass_fields__)
+    try:
+        return GraspEnvConfig.from_dict({key: value for key, value in values.items() if key in fields})
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from error
