@@ -18,6 +18,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "sac_grasp_ros.launcher",
         "drive a ros2_control velocity controller with a trained policy (sim plays the robot)",
     ),
+    "record-demos": (
+        "sac_grasp_ros.training.demo_recording",
+        "record scripted grasp demonstrations with a config's simulator settings",
+    ),
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
     "export": ("sac_grasp_ros.export", "export a trained policy as TorchScript and ONNX"),
 }
@@ -26,8 +30,8 @@ IN_PROCESS_MODULE = "sac_grasp_ros.training.inprocess"
 
 def usage() -> str:
     lines = ["usage: sac-grasp <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items()]
-    lines.append(f"  {'train --in-process':<9} train on any gymnasium env id in this process (no ROS)")
+    lines += [f"  {name:<12} {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines.append(f"  {'train --in-process':<12} train on any gymnasium env id in this process (no ROS)")
     return "\n".join(lines)
 
 

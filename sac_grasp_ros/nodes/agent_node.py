@@ -95,6 +95,21 @@ class AgentNodeSettings:
     """checkpoints include the replay buffer"""
     demo_file: str = ""
     """demonstration .npz (sac.save_demos format); a sac.demo_ratio share of each batch comes from it"""
+    prefill_from_demos: int = 0
+    """demo transitions copied into the replay buffer before learning (the first N of demo_file;
+    -1: all; 0: none), so critic pretraining and the first updates have data; not counted as env steps"""
+    bc_steps: int = 0
+    """behaviour-cloning steps of the policy on demo_file when a fresh learner is built (0: none)"""
+    bc_pretrain_lr: float = 1e-3
+    """Adam learning rate of those behaviour-cloning steps"""
+    critic_pretrain_steps: int = 0
+    """critic-only updates after cloning, so the first actor updates follow a critic that values the
+    cloned behaviour (needs prefill_from_demos >= sac.batch_size; 0: none)"""
+    bc_per_update: int = 0
+    """behaviour-cloning steps on a demo batch after every SAC update: anchors the policy to the demos
+    while the critic is still wrong away from them (0: plain SAC)"""
+    bc_lr: float = 3e-4
+    """Adam learning rate of the per-update cloning steps (balance against sac.policy_lr)"""
     command_scale: float = 1.0
     """rad/s per policy unit (the workers' max_joint_velocity)"""
     max_updates_per_loop: int = 1
@@ -129,6 +144,22 @@ class AgentNodeSettings:
             raise ValueError(f"command_scale must be > 0, got {self.command_scale!r}")
         if self.demo_file and not Path(self.demo_file).is_file():
             raise ValueError(f"demo_file {self.demo_file!r} does not exist")
+        for name in ("bc_steps", "critic_pretrain_steps", "bc_per_update"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.prefill_from_demos < -1:
+            raise ValueError(f"prefill_from_demos must be >= -1 (-1: all), got {self.prefill_from_demos!r}")
+        for name in ("bc_pretrain_lr", "bc_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        uses_demos = [
+            name for name in ("bc_steps", "bc_per_update", "prefill_from_demos") if getattr(self, name)
+        ]
+        if uses_demos and not self.demo_file:
+            raise ValueError(f"{', '.join(uses_demos)} need demonstrations: set demo_file")
+        if self.critic_pretrain_steps and not self.prefill_from_demos:
+            raise ValueError("critic_pretrain_steps needs a prefilled replay buffer: set prefill_from_demos")
 
     def worker_names(self) -> list[str]:
         names = [w.strip("/") for w in self.workers if w.strip("/")]
@@ -177,6 +208,7 @@ class AgentNode(Node):
         self.sac: Any = None
         self.buffer: Any = None
         self.demos: Any = None
+        self.anchor: Any = None  # sac.imitation.DemoAnchor of the current learner (bc_per_update)
         self.dims: tuple[int, int] | None = None  # (act_dim, obs_dim), from the first step message
         self.core = AgentCore(
             self.worker_names,
@@ -292,9 +324,43 @@ class AgentNode(Node):
                 f"{len(self.demos)} demonstration transitions from {self.settings.demo_file}"
             )
         self.dims = (act_dim, obs_dim)
-        if self.sac is None:
+        fresh = self.sac is None
+        if fresh:
             self.sac = SAC(obs_dim, act_dim, self.sac_config)
         self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.settings.seed)
+        if fresh and self.demos is not None:
+            self._learn_from_demos()
+
+    def _learn_from_demos(self) -> None:
+        """Prefill, behaviour cloning and critic pretraining: once, on a fresh learner (never on resume).
+
+        Runs inside the first step message's callback; the lockstep workers wait for their first
+        command meanwhile, so no env step is lost.
+        """
+        from sac_grasp_ros.sac.imitation import clone_demos, pretrain_critic
+        from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
+
+        settings, log = self.settings, self.get_logger()
+        started = time.monotonic()
+        if settings.prefill_from_demos:
+            data = self.demos.transitions()
+            count = len(self.demos) if settings.prefill_from_demos < 0 else settings.prefill_from_demos
+            count = min(count, len(self.demos))
+            self.buffer.add_batch(*(data[name][:count] for name in TRANSITION_FIELDS))
+            log.info(f"replay buffer prefilled with {count} demonstration transitions")
+        if settings.bc_steps:
+            loss = clone_demos(
+                self.sac,
+                self.demos,
+                settings.bc_steps,
+                self.sac_config.batch_size,
+                lr=settings.bc_pretrain_lr,
+            )
+            log.info(f"behaviour cloning: {settings.bc_steps} steps, final loss {loss:.3f}")
+        if settings.critic_pretrain_steps:
+            loss = pretrain_critic(self.sac, self.buffer, self.demos, settings.critic_pretrain_steps)
+            log.info(f"critic pretraining: {settings.critic_pretrain_steps} updates, final q_loss {loss:.3f}")
+        log.info(f"learning from demonstrations took {time.monotonic() - started:.1f} s")
 
     def _act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         return self.sac.act(obs, deterministic=deterministic)
@@ -552,6 +618,14 @@ class AgentNode(Node):
         if due <= 0:
             return False
         self.last_metrics = self.sac.update_from(self.buffer, due, demo=self.demos)
+        if self.settings.bc_per_update and self.demos is not None:
+            if self.anchor is None or self.anchor.sac is not self.sac:  # new learner (built or loaded)
+                from sac_grasp_ros.sac.imitation import DemoAnchor
+
+                self.anchor = DemoAnchor(self.sac, self.settings.bc_per_update, self.settings.bc_lr)
+            bc_loss = self.anchor.after_updates(self.demos, due)
+            if bc_loss is not None:
+                self.last_metrics["bc_loss"] = bc_loss
         self.core.scheduler.updates_done += due
         return True
 

@@ -18,22 +18,34 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from sac_grasp_ros.envs.grasp_env import GraspEnv
-from sac_grasp_ros.envs.scripted import ScriptedGrasper
-from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_demos, save_checkpoint, save_demos
-from sac_grasp_ros.sac.agent import BatchSource
-from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
+from sac_grasp_ros.sac import ReplayBuffer, SACConfig, load_demos, save_checkpoint
+from sac_grasp_ros.sac.imitation import BC_CLIP, DemoAnchoredSAC, clone_demos, pretrain_critic
 from sac_grasp_ros.training.curve import LearningCurve
 from sac_grasp_ros.training.dataclass_cli import add_dataclass_arguments, dataclass_from_args
+from sac_grasp_ros.training.demo_recording import (
+    DemoStats,
+    record_demos,
+    scripted_transitions,
+)
 from sac_grasp_ros.training.loop import OffPolicyTrainer, TrainerCounters, evaluate
 
+__all__ = [  # the cloning stages live in sac/imitation.py, demo recording in training/demo_recording.py
+    "BC_CLIP",
+    "DemoAnchoredSAC",
+    "DemoStats",
+    "RecipeConfig",
+    "clone_demos",
+    "make_env",
+    "pretrain_critic",
+    "record_demos",
+    "run_recipe",
+    "scripted_transitions",
+]
 LOG = logging.getLogger("sac_grasp_ros.recipe")
 EVAL_SEED_OFFSET = 1_000_000
 """Evaluation episodes use seeds seed + this + i: fixed targets, never the training stream's."""
@@ -107,135 +119,6 @@ class RecipeConfig:
     out: str = "runs/recipe"
     """output directory: eval_curve.csv, episodes.csv, learning_curve.png, summary.json, demos.npz,
     checkpoint/ (the learner's checkpoint format, without the replay buffer)"""
-
-
-@dataclass
-class DemoStats:
-    episodes: int
-    transitions: int
-    successes: int
-    mean_length: float = field(default=0.0)
-
-
-def scripted_transitions(env: GraspEnv, episodes: int, seed: int) -> tuple[dict[str, np.ndarray], DemoStats]:
-    """Run the scripted controller for `episodes` episodes; transitions in the learner's demo layout.
-
-    Episodes reset with seeds seed, seed + 1, ...; time-limit truncations are stored as non-terminal
-    (the learner bootstraps through them), real terminations (grasp, fall) as terminal.
-    """
-    obs_dim = int(env.observation_space.shape[0])
-    act_dim = int(env.action_space.shape[0])
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in TRANSITION_FIELDS}
-    controller = ScriptedGrasper(env)
-    successes, lengths = 0, []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, length, success = False, 0, False
-        while not done:
-            action = controller.act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            for name, value in zip(
-                TRANSITION_FIELDS, (obs, action, reward, next_obs, terminated), strict=True
-            ):
-                rows[name].append(np.asarray(value))
-            success = success or bool(info["success"])
-            obs, length, done = next_obs, length + 1, terminated or truncated
-        successes += int(success)
-        lengths.append(length)
-    arrays = {name: np.stack(values) for name, values in rows.items()}
-    arrays["rewards"] = arrays["rewards"].astype(np.float32)
-    count = len(rows["obs"])
-    if count and (arrays["obs"].shape[1], arrays["actions"].shape[1]) != (obs_dim, act_dim):
-        raise ValueError(f"scripted transitions have shapes {arrays['obs'].shape}, {arrays['actions'].shape}")
-    stats = DemoStats(episodes, count, successes, float(np.mean(lengths)) if lengths else 0.0)
-    return arrays, stats
-
-
-def record_demos(env: GraspEnv, episodes: int, seed: int, path: str | Path) -> DemoStats:
-    """Record scripted episodes to a demonstration .npz that `sac_grasp_ros.sac.load_demos` accepts."""
-    arrays, stats = scripted_transitions(env, episodes, seed)
-    save_demos(
-        path, arrays["obs"], arrays["actions"], arrays["rewards"], arrays["next_obs"], arrays["terminated"]
-    )
-    return stats
-
-
-BC_CLIP = 0.995
-"""Demo actions are clipped to +/- this before atanh (the scripted controller saturates at 1.0)."""
-
-
-def clone_demos(
-    sac: SAC,
-    demo: ReplayBuffer,
-    steps: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    optimiser: torch.optim.Optimizer | None = None,
-) -> float:
-    """Fit the policy's Gaussian (before the tanh) to the demo actions by maximum likelihood.
-
-    Returns the last loss. A separate Adam keeps the learner's own optimiser state untouched.
-    """
-    policy = sac.policy
-    optimiser = optimiser or torch.optim.Adam(policy.parameters(), lr=lr)
-    loss = torch.zeros(())
-    for _ in range(steps):
-        batch = demo.sample(batch_size, device=sac.device)
-        target = torch.atanh(batch.actions.clamp(-BC_CLIP, BC_CLIP))
-        mean, log_std = policy(batch.obs)
-        loss = (0.5 * ((target - mean) / log_std.exp()) ** 2 + log_std).sum(dim=-1).mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-    return float(loss.detach())
-
-
-class DemoAnchoredSAC(SAC):
-    """SAC whose every update is followed by `bc_per_update` behaviour-cloning steps on demo batches.
-
-    Plain SAC fine-tuning of a cloned policy collapsed (92 % -> 4 % success in 5k steps, see
-    docs/learning.md): the actor follows the critic's action gradients where the critic has no data.
-    The two steps use separate Adam optimisers, whose step sizes do not depend on the gradient scale,
-    so the balance between RL and cloning is set by the ratio policy_lr / bc_lr (1e-5 / 3e-4 works;
-    equal rates let the RL step win and the policy collapse).
-    """
-
-    def __init__(
-        self, obs_dim: int, act_dim: int, config: SACConfig, bc_per_update: int, bc_lr: float
-    ) -> None:
-        super().__init__(obs_dim, act_dim, config)
-        self.bc_per_update = bc_per_update
-        self.bc_optimiser = torch.optim.Adam(self.policy.parameters(), lr=bc_lr)
-
-    def update_from_tensors(
-        self, buffer: BatchSource, num_updates: int, demo: BatchSource | None = None
-    ) -> dict[str, torch.Tensor]:
-        metrics = super().update_from_tensors(buffer, num_updates, demo)
-        if self.bc_per_update and demo is not None and num_updates:
-            steps = self.bc_per_update * num_updates
-            loss = clone_demos(self, demo, steps, self.config.batch_size, optimiser=self.bc_optimiser)
-            metrics["bc_loss"] = torch.tensor(loss)
-        return metrics
-
-
-def pretrain_critic(sac: SAC, buffer: ReplayBuffer, demo: ReplayBuffer | None, steps: int) -> float:
-    """Critic-only SAC updates (targets from the current policy), keeping the policy as cloned."""
-    from sac_grasp_ros.sac import losses
-    from sac_grasp_ros.sac.agent import sample_mixed
-
-    config = sac.config
-    loss = torch.zeros(())
-    for _ in range(steps):
-        batch = sample_mixed(buffer, demo, config.batch_size, config.demo_ratio).to(sac.device)
-        target = losses.bellman_target(
-            batch, sac.policy, sac.q_target, sac.alpha, config.gamma, config.reward_scale, False
-        )
-        loss = losses.critic_loss(batch, sac.q, target)["q_loss"]
-        sac.q_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        sac.q_optimizer.step()
-        sac.soft_update_targets()
-    return float(loss.detach())
 
 
 def make_env(run: RecipeConfig, seed: int) -> GraspEnv:
