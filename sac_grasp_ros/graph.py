@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
 DEPLOY_COMMAND_TOPIC = "/velocity_controller/commands"
 """policy_node's default command topic (a ros2_control JointGroupVelocityController `velocity_controller`)"""
+
+
+DEMO_SEED_OFFSET = 2_000_000
+"""Recorded demos reset with seeds from here on: targets apart from the workers' (graph seed + i)."""
 
 
 @dataclass
@@ -55,6 +59,10 @@ class GraphConfig:
     (agent parameter `resume`, set by this option)"""
     seed: int = 0
     """base seed: worker i gets seed + i, the agent gets seed"""
+    demos: dict[str, Any] | None = None
+    """scripted demonstrations the launcher records before a training graph starts, with the sim_node
+    settings of the same config, handed to the agent as `demo_file`: {episodes: N, seed: S}
+    (seed default: DEMO_SEED_OFFSET + graph seed, a target stream apart from the workers'); null: none"""
 
     def __post_init__(self) -> None:
         # Types first: YAML hands over whatever was written, and a TypeError deep inside would
@@ -81,6 +89,27 @@ class GraphConfig:
             )
         if self.respawn_delay < 0:
             raise ValueError(f"graph.respawn_delay must be >= 0, got {self.respawn_delay!r}")
+        if self.demos is not None:
+            self._check_demos(self.demos)
+
+    @staticmethod
+    def _check_demos(demos: Any) -> None:
+        if not isinstance(demos, dict):
+            raise ValueError(f"graph.demos must be a mapping {{episodes: N, seed: S}} or null, got {demos!r}")
+        unknown = sorted(set(demos) - {"episodes", "seed"})
+        if unknown:
+            raise ValueError(f"unknown graph.demos option(s) {unknown}; known: ['episodes', 'seed']")
+        episodes = demos.get("episodes")
+        if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
+            raise ValueError(f"graph.demos.episodes must be an integer >= 1, got {episodes!r}")
+        seed = demos.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"graph.demos.seed must be an integer >= 0, got {seed!r}")
+
+    def demo_seed(self) -> int:
+        """Seed of the first recorded demo episode (episode i resets with demo_seed + i)."""
+        demos = self.demos or {}
+        return int(demos["seed"]) if "seed" in demos else DEMO_SEED_OFFSET + self.seed
 
 
 @dataclass
@@ -233,6 +262,30 @@ def build_node_specs(
         )
     )
     return specs
+
+
+def record_config_demos(
+    config: dict[str, Any],
+    directory: str | Path,
+    graph_overrides: dict[str, Any] | None = None,
+    sim_overrides: dict[str, Any] | None = None,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Record the demonstrations `graph.demos` asks for into directory/demos.npz (None: not asked).
+
+    Uses the sim_node settings of the same config, so the demos match the workers' observation and
+    action layout (one source of truth); returns the file and the recording statistics.
+    """
+    settings = graph_config(config, **(graph_overrides or {}))
+    if settings.demos is None:
+        return None
+    from sac_grasp_ros.training.demo_recording import record_scripted_demos  # torch + MuJoCo: only here
+
+    sim_params = node_parameters(config, "sim_node")
+    sim_params.update(sim_overrides or {})
+    path = Path(directory) / "demos.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stats = record_scripted_demos(sim_params, int(settings.demos["episodes"]), settings.demo_seed(), path)
+    return path, {**asdict(stats), "seed": settings.demo_seed()}
 
 
 def deploy_node_specs(

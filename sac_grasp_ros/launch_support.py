@@ -111,6 +111,14 @@ def graph_actions(context: Any, role: str) -> list[Any]:
         agent_overrides = {"learning": False, "load_on_start": values.get("policy", "")}
         if values.get("evaluate", "false").lower() == "true":
             agent_overrides.update(on_finish="evaluate_and_exit", total_steps=0)
+    if role == "train":  # graph.demos: record them here too, so both launchers start the same graph
+        import tempfile
+
+        recorded = graph.record_config_demos(
+            config, tempfile.mkdtemp(prefix="sac_grasp_demos_"), graph_overrides
+        )
+        if recorded is not None:
+            agent_overrides["demo_file"] = str(recorded[0])
     specs = graph.build_node_specs(config, role, graph_overrides, agent_overrides, None, policy_overrides)
     actions = [_node_action(spec) for spec in specs]
     if values.get("robot_state_publisher", "true").lower() == "true":

@@ -237,6 +237,11 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         agent_overrides["result_file"] = str((out / "result.json").resolve())
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
+        recorded = graph.record_config_demos(config, out, graph_overrides, sim_overrides)
+        if recorded is not None:
+            demo_file, stats = recorded
+            agent_overrides["demo_file"] = str(demo_file.resolve())
+            print(f"[launcher] recorded demonstrations {json.dumps(stats)} to {demo_file}", file=sys.stderr)
     if args.role == "test":
         policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
         if not (policy / "checkpoint.json").is_file():
