@@ -288,6 +288,26 @@ def record_config_demos(
     return path, {**asdict(stats), "seed": settings.demo_seed()}
 
 
+def write_env_file(
+    config: dict[str, Any], directory: str | Path, sim_overrides: dict[str, Any] | None = None
+) -> Path:
+    """The workers' task settings (GraspEnvConfig fields of sim_node) as directory/env.yaml.
+
+    The agent copies it into its checkpoints, so a trained policy says which observations it needs.
+    """
+    from sac_grasp_ros.envs.config import GraspEnvConfig
+
+    sim_params = node_parameters(config, "sim_node")
+    sim_params.update(sim_overrides or {})
+    known = set(GraspEnvConfig.__dataclass_fields__)
+    settings = GraspEnvConfig.from_dict({k: v for k, v in sim_params.items() if k in known}).to_dict()
+    settings.pop("seed", None)  # each worker has its own
+    path = Path(directory) / "env.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(settings, sort_keys=True))
+    return path
+
+
 def deploy_node_specs(
     config: dict[str, Any],
     graph: GraphConfig,

@@ -111,12 +111,12 @@ def graph_actions(context: Any, role: str) -> list[Any]:
         agent_overrides = {"learning": False, "load_on_start": values.get("policy", "")}
         if values.get("evaluate", "false").lower() == "true":
             agent_overrides.update(on_finish="evaluate_and_exit", total_steps=0)
-    if role == "train":  # graph.demos: record them here too, so both launchers start the same graph
+    if role == "train":  # env.yaml for the checkpoints and graph.demos, as `sac-grasp train` does
         import tempfile
 
-        recorded = graph.record_config_demos(
-            config, tempfile.mkdtemp(prefix="sac_grasp_demos_"), graph_overrides
-        )
+        directory = tempfile.mkdtemp(prefix="sac_grasp_train_")
+        agent_overrides["env_file"] = str(graph.write_env_file(config, directory))
+        recorded = graph.record_config_demos(config, directory, graph_overrides)
         if recorded is not None:
             agent_overrides["demo_file"] = str(recorded[0])
     specs = graph.build_node_specs(config, role, graph_overrides, agent_overrides, None, policy_overrides)

@@ -237,6 +237,8 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         agent_overrides["result_file"] = str((out / "result.json").resolve())
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
+        env_file = graph.write_env_file(config, out, sim_overrides)
+        agent_overrides["env_file"] = str(env_file.resolve())
         recorded = graph.record_config_demos(config, out, graph_overrides, sim_overrides)
         if recorded is not None:
             demo_file, stats = recorded

@@ -96,7 +96,24 @@ def test_cloned_agent_beats_an_untrained_one_on_evaluate(start_node, ros_client,
     assert trained["mean_return"] > baseline["mean_return"], (trained, baseline)
 
 
-def test_cloning_parameters_without_demos_are_refused_with_a_clear_error(start_node, tmp_path: Path):
-    agent = start_node("agent_node", "/", {"workers": ["worker_0"], "bc_steps": 10})
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"bc_steps": 10}, "bc_steps need demonstrations: set demo_file"),
+        ({"prefill_from_demos": 10, "critic_pretrain_steps": 5}, "need demonstrations"),
+        ({"bc_lr": 0.0}, "bc_lr must be a finite number > 0"),
+    ],
+)
+def test_bad_cloning_parameters_are_refused_with_a_clear_error(start_node, parameters, message):
+    agent = start_node("agent_node", "/", {"workers": ["worker_0"], **parameters})
     assert agent.process.wait(timeout=30) != 0
-    assert "bc_steps need demonstrations: set demo_file" in agent.log()
+    assert message in agent.log()
+
+
+def test_critic_pretraining_on_less_than_a_batch_is_refused_at_start(start_node, tmp_path: Path):
+    demo_file = tmp_path / "demos.npz"
+    record_scripted_demos(SIM, episodes=1, seed=2_000_000, path=demo_file)
+    parameters = {"demo_file": str(demo_file), "prefill_from_demos": 10, "critic_pretrain_steps": 5}
+    agent = start_node("agent_node", "/", {"workers": ["worker_0"], "sac": {"batch_size": 32}, **parameters})
+    assert agent.process.wait(timeout=30) != 0
+    assert "prefill_from_demos >= sac.batch_size (32), got 10" in agent.log()

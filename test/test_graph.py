@@ -12,7 +12,7 @@ import yaml
 from sac_grasp_ros import graph, launcher, paths
 
 
-@pytest.mark.parametrize("name", ["train", "train_quick", "test"])
+@pytest.mark.parametrize("name", ["train", "train_quick", "train_original", "test"])
 def test_shipped_configs_build_a_graph(name):
     config = graph.load_config(paths.config_file(name))
     specs = graph.build_node_specs(config, "train")

@@ -139,3 +139,19 @@ def test_graph_demos_are_recorded_with_the_config_and_validated(tmp_path: Path):
         bad_file.write_text(yaml.safe_dump({"graph": {"demos": bad}}))
         with pytest.raises(ValueError, match=message):
             graph.build_node_specs(graph.load_config(bad_file), "train")
+
+
+def test_trained_policies_carry_the_workers_env_settings(tmp_path: Path):
+    """env.yaml written by the launcher and kept in checkpoints: `sac-grasp test` then feeds the policy
+    the observation it was trained on (the recipe's 29 values, not the default 17)."""
+    from sac_grasp_ros.envs.config import read_env_config
+    from sac_grasp_ros.sac import load_checkpoint, save_checkpoint
+
+    env_file = graph.write_env_file(graph.load_config(paths.config_file("train")), tmp_path)
+    sac = SAC(OBS, ACT, small_config())
+    checkpoint = save_checkpoint(tmp_path / "ckpt", sac, extra_files={"env.yaml": env_file.read_bytes()})
+    settings = read_env_config(None, checkpoint)
+    assert (settings.observation, settings.reward, settings.random_target) == ("extended", "shaped", True)
+    assert load_checkpoint(checkpoint).obs_dim == OBS
+    with pytest.raises(ValueError, match="plain name"):
+        save_checkpoint(tmp_path / "bad", sac, extra_files={"../escape.yaml": b""})

@@ -110,6 +110,10 @@ class AgentNodeSettings:
     while the critic is still wrong away from them (0: plain SAC)"""
     bc_lr: float = 3e-4
     """Adam learning rate of the per-update cloning steps (balance against sac.policy_lr)"""
+    env_file: str = ""
+    """YAML of the workers' task settings (GraspEnvConfig fields), written into every checkpoint as
+    env.yaml so `sac-grasp test`/deploy/export feed the policy the observations it was trained on;
+    set by the launcher; empty: none"""
     command_scale: float = 1.0
     """rad/s per policy unit (the workers' max_joint_velocity)"""
     max_updates_per_loop: int = 1
@@ -142,6 +146,8 @@ class AgentNodeSettings:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.command_scale <= 0:
             raise ValueError(f"command_scale must be > 0, got {self.command_scale!r}")
+        if self.env_file and not Path(self.env_file).is_file():
+            raise ValueError(f"env_file {self.env_file!r} does not exist")
         if self.demo_file and not Path(self.demo_file).is_file():
             raise ValueError(f"demo_file {self.demo_file!r} does not exist")
         for name in ("bc_steps", "critic_pretrain_steps", "bc_per_update"):
@@ -200,6 +206,12 @@ class AgentNode(Node):
             if sac_values.get("seed") is None:
                 sac_values["seed"] = self.settings.seed
             self.sac_config = SACConfig.from_dict(sac_values)
+            prefill = self.settings.prefill_from_demos
+            if self.settings.critic_pretrain_steps and 0 < prefill < self.sac_config.batch_size:
+                raise ValueError(
+                    f"critic_pretrain_steps needs prefill_from_demos >= sac.batch_size "
+                    f"({self.sac_config.batch_size}), got {prefill}"
+                )
         except (ValueError, TypeError) as error:
             raise StartupError(f"agent_node: invalid parameters: {error}") from error
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -323,13 +335,14 @@ class AgentNode(Node):
             self.get_logger().info(
                 f"{len(self.demos)} demonstration transitions from {self.settings.demo_file}"
             )
-        self.dims = (act_dim, obs_dim)
         fresh = self.sac is None
         if fresh:
             self.sac = SAC(obs_dim, act_dim, self.sac_config)
         self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.settings.seed)
         if fresh and self.demos is not None:
             self._learn_from_demos()
+        # Set last: a failed stage leaves dims unset, so the step handler treats it as fatal.
+        self.dims = (act_dim, obs_dim)
 
     def _learn_from_demos(self) -> None:
         """Prefill, behaviour cloning and critic pretraining: once, on a fresh learner (never on resume).
@@ -481,8 +494,11 @@ class AgentNode(Node):
             return False, "nothing to save yet: no worker has sent a step (the network is not built)"
         try:
             buffer = self.buffer if self.settings.save_buffer else None
+            extra = (
+                {"env.yaml": Path(self.settings.env_file).read_bytes()} if self.settings.env_file else None
+            )
             path = save_checkpoint(
-                self.settings.checkpoint_dir, self.sac, buffer, self._counters(), self._curve()
+                self.settings.checkpoint_dir, self.sac, buffer, self._counters(), self._curve(), extra
             )
         except (OSError, ValueError, TypeError) as error:
             return False, f"save to {self.settings.checkpoint_dir} failed: {error}"

@@ -67,9 +67,20 @@ def save_checkpoint(
     buffer: ReplayBuffer | None = None,
     counters: Mapping[str, int | float] | None = None,
     curve: Mapping[str, np.ndarray] | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write a checkpoint directory at `path` atomically (replacing any previous one) and return its path."""
+    """Write a checkpoint directory at `path` atomically (replacing any previous one) and return its path.
+
+    `extra_files` (plain name -> content) travel inside the same atomic write, e.g. the env.yaml that
+    tells deployment which observations the policy expects.
+    """
     path = Path(path)
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if Path(name).name != name or name in CHECKPOINT_FILES or name in (META_FILE, LEARNER_FILE):
+            raise ValueError(
+                f"extra checkpoint file name {name!r} must be a plain name of no checkpoint file"
+            )
     counters = dict(counters or {})
     for name, value in counters.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -93,6 +104,8 @@ def save_checkpoint(
         _write(temporary / CURVE_CSV_FILE, lambda file: file.write(curve_to_csv(curve_arrays).encode()))
         if buffer is not None:
             buffer.save(temporary / BUFFER_FILE)
+        for name, content in extra_files.items():
+            _write(temporary / name, lambda file, content=content: file.write(content))
         _fsync_directory(temporary)
         _swap_in(temporary, path)
     except BaseException:
