@@ -14,9 +14,8 @@ recipe/SB3 of final success rate and wall time, measured in this run.
 --path ros trains through the ROS graph (`sac-grasp train`, launcher) with the recipe's env and
 learner settings. The graph's agent has no mid-run deterministic evaluation, so its curve is the
 training episodes' success rate (last 100) from the checkpoint's curve.csv plus the final evaluation
-from result.json. TODO(ros): the agent node takes no demonstration file and does no behaviour cloning yet, so
-that path trains plain SAC with the recipe's env and network until agent_node grows `demos`,
-`bc_steps`, `critic_pretrain_steps` and `bc_per_update` parameters (see docs/learning.md).
+from result.json. That path runs the same recipe through the agent node (config/train.yaml: demos
+recorded by the launcher, cloning stages and demo-anchored updates in the agent; see docs/learning.md).
 """
 
 from __future__ import annotations
@@ -164,8 +163,8 @@ def ros_config(args: argparse.Namespace, out: Path) -> Path:
             "checkpoint_every": args.eval_every,
         }
     )
-    # Only the network and batch settings: the cloning-specific ones (policy_lr 1e-5, fixed small alpha,
-    # learning_starts 0) assume demonstrations, which the agent node cannot load yet (TODO(ros) above).
+    # train.yaml is the recipe (graph.demos, the agent's cloning stages and its SAC settings); the
+    # network and batch settings are pinned to the in-process recipe's so both paths train the same nets.
     shared = ("hidden_size", "q_hidden_layers", "policy_hidden_layers", "batch_size", "utd_ratio", "device")
     agent["sac"].update({name: recipe_sac_config()[name] for name in shared})
     path = out / "train_recipe.yaml"
