@@ -237,13 +237,6 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         agent_overrides["result_file"] = str((out / "result.json").resolve())
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
-        env_file = graph.write_env_file(config, out, sim_overrides)
-        agent_overrides["env_file"] = str(env_file.resolve())
-        recorded = graph.record_config_demos(config, out, graph_overrides, sim_overrides)
-        if recorded is not None:
-            demo_file, stats = recorded
-            agent_overrides["demo_file"] = str(demo_file.resolve())
-            print(f"[launcher] recorded demonstrations {json.dumps(stats)} to {demo_file}", file=sys.stderr)
     if args.role == "test":
         policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
         if not (policy / "checkpoint.json").is_file():
@@ -269,6 +262,19 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         if args.command_topic:
             policy_overrides["command_topic"] = args.command_topic
     try:
+        specs = graph.build_node_specs(  # validates the graph first: no demo recording for a bad config
+            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+        )
+        if args.role != "train":
+            return specs
+        # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
+        # recorded with the same settings: one source of truth, the config.
+        agent_overrides["env_file"] = str(graph.write_env_file(config, out, sim_overrides).resolve())
+        recorded = graph.record_config_demos(config, out, graph_overrides, sim_overrides)
+        if recorded is not None:
+            demo_file, stats = recorded
+            agent_overrides["demo_file"] = str(demo_file.resolve())
+            print(f"[launcher] recorded demonstrations {json.dumps(stats)} to {demo_file}", file=sys.stderr)
         return graph.build_node_specs(
             config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
         )
