@@ -10,8 +10,6 @@ sac_grasp_ros.graph.build_node_specs (role "deploy"), like `sac-grasp deploy` wi
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 from sac_grasp_ros import launch_support
@@ -21,13 +19,7 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             *launch_support.common_arguments("deploy.yaml", default_workers=""),
-            DeclareLaunchArgument(
-                "policy",
-                default_value=PathJoinSubstitution(
-                    [FindPackageShare("sac_grasp_ros"), "models", "sawyer_grasp_sac"]
-                ),
-                description="checkpoint directory or exported policy.pt (sac-grasp export)",
-            ),
+            launch_support.policy_argument("checkpoint directory or exported policy.pt (sac-grasp export)"),
             DeclareLaunchArgument(
                 "command_topic", default_value="", description="velocity controller topic (empty: config)"
             ),

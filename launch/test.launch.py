@@ -7,8 +7,6 @@ With evaluate:=true the agent evaluates once (eval_episodes from the config) and
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 from sac_grasp_ros import launch_support
@@ -18,12 +16,8 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             *launch_support.common_arguments("test.yaml", default_workers="1"),
-            DeclareLaunchArgument(
-                "policy",
-                default_value=PathJoinSubstitution(
-                    [FindPackageShare("sac_grasp_ros"), "models", "sawyer_grasp_sac"]
-                ),
-                description="policy checkpoint directory (written by training: <out>/checkpoints/latest)",
+            launch_support.policy_argument(
+                "policy checkpoint directory (training writes <out>/checkpoints/latest)"
             ),
             DeclareLaunchArgument(
                 "evaluate", default_value="false", description="evaluate once, print the result and exit"

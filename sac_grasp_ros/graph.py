@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, POLICY_TASK_FIELDS, read_env_config
+
 PACKAGE = "sac_grasp_ros"
 ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
@@ -338,3 +340,15 @@ def deploy_node_specs(
 def params_file_content(spec: NodeSpec) -> dict[str, Any]:
     """A `--params-file` document for one node (matched by its fully qualified name)."""
     return {spec.fqn: {"ros__parameters": spec.parameters}}
+
+
+def policy_env_settings(policy: str | Path) -> dict[str, Any]:
+    """The task settings a trained policy carries in `env.yaml` (observation mode, reward, velocity
+    scale, ...), applied to the simulator so it produces the observations the policy was trained on.
+    Backend, seed and target placement stay the user's."""
+    policy = Path(policy)
+    directory = policy if policy.is_dir() else policy.parent
+    if not (directory / ENV_CONFIG_FILE).is_file():
+        return {}
+    settings = read_env_config(directory / ENV_CONFIG_FILE, directory).to_dict()
+    return {key: settings[key] for key in POLICY_TASK_FIELDS}

@@ -111,15 +111,19 @@ def graph_actions(context: Any, role: str) -> list[Any]:
         agent_overrides = {"learning": False, "load_on_start": values.get("policy", "")}
         if values.get("evaluate", "false").lower() == "true":
             agent_overrides.update(on_finish="evaluate_and_exit", total_steps=0)
+    # A policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator must produce.
+    sim_overrides = graph.policy_env_settings(values["policy"]) if values.get("policy") else None
     if role == "train":  # env.yaml for the checkpoints and graph.demos, as `sac-grasp train` does
         import tempfile
 
         directory = tempfile.mkdtemp(prefix="sac_grasp_train_")
-        agent_overrides["env_file"] = str(graph.write_env_file(config, directory))
-        recorded = graph.record_config_demos(config, directory, graph_overrides)
+        agent_overrides["env_file"] = str(graph.write_env_file(config, directory, sim_overrides))
+        recorded = graph.record_config_demos(config, directory, graph_overrides, sim_overrides)
         if recorded is not None:
             agent_overrides["demo_file"] = str(recorded[0])
-    specs = graph.build_node_specs(config, role, graph_overrides, agent_overrides, None, policy_overrides)
+    specs = graph.build_node_specs(
+        config, role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+    )
     actions = [_node_action(spec) for spec in specs]
     if values.get("robot_state_publisher", "true").lower() == "true":
         for spec in specs:
@@ -155,6 +159,16 @@ def common_arguments(default_config: str, default_workers: str) -> list[Any]:
             description="publish the Sawyer model of each worker",
         ),
     ]
+
+
+def policy_argument(description: str) -> Any:
+    """The `policy` launch argument, defaulting to the policy shipped in the package's models/."""
+    from launch.actions import DeclareLaunchArgument
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.substitutions import FindPackageShare
+
+    shipped = PathJoinSubstitution([FindPackageShare(graph.PACKAGE), "models", "sawyer_grasp_sac"])
+    return DeclareLaunchArgument("policy", default_value=shipped, description=description)
 
 
 def rviz_action() -> Any:

@@ -29,7 +29,6 @@ from typing import IO, Any
 import yaml
 
 from sac_grasp_ros import graph, paths
-from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, POLICY_TASK_FIELDS, read_env_config
 
 SHIPPED_POLICY = "sawyer_grasp_sac"
 """directory under models/ holding the shipped trained policy checkpoint"""
@@ -214,17 +213,6 @@ class Supervisor:
                 node.log.close()
 
 
-def policy_env_settings(policy: Path) -> dict[str, Any]:
-    """The task settings a trained policy carries in `env.yaml` (observation mode, reward, velocity
-    scale, ...), applied to the simulator so it produces the observations the policy was trained on.
-    Backend, seed and target placement stay the user's."""
-    directory = policy if policy.is_dir() else policy.parent
-    if not (directory / ENV_CONFIG_FILE).is_file():
-        return {}
-    settings = read_env_config(directory / ENV_CONFIG_FILE, directory).to_dict()
-    return {key: settings[key] for key in POLICY_TASK_FIELDS}
-
-
 def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
     config = graph.load_config(args.config)
     graph_overrides: dict[str, Any] = {"num_workers": args.num_workers, "seed": args.seed}
@@ -245,7 +233,7 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
                 "train one with `sac-grasp train` and pass its checkpoints/latest with --policy"
             )
         agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
-        sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+        sim_overrides = {**graph.policy_env_settings(policy), **sim_overrides}
         agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
     if getattr(args, "eval_episodes", None) is not None:
         agent_overrides["eval_episodes"] = args.eval_episodes
@@ -258,7 +246,7 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
                 "an exported policy.pt (`sac-grasp export`) with --policy"
             )
         policy_overrides["policy"] = str(policy.resolve())
-        sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+        sim_overrides = {**graph.policy_env_settings(policy), **sim_overrides}
         if args.command_topic:
             policy_overrides["command_topic"] = args.command_topic
     try:

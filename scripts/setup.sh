@@ -40,13 +40,22 @@ fi
 stamp="$venv/.sac_grasp_ros-setup"
 want="$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" "$root/scripts/setup.sh" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  log="$venv/setup.log"
+  echo "setup: installing pinned dependencies into $venv (log: $log)"
   pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-  "${pip[@]}" install --quiet --upgrade "pip>=24" "setuptools>=70,<80" wheel
-  # torch first and pinned: the CPU build lies on local disk; anything else downloads GBs.
-  "${pip[@]}" install --quiet torch==2.13.0
-  "${pip[@]}" install --quiet -r "$root/requirements.txt" -r "$root/requirements-dev.txt" torch==2.13.0
-  # Only the model files of robosuite are used (located on disk, never imported).
-  "${pip[@]}" install --quiet --no-deps robosuite==1.5.2
-  "${pip[@]}" install --quiet --no-deps --no-build-isolation -e "$root"
+  {
+    "${pip[@]}" install --upgrade "pip>=24" "setuptools>=70,<80" wheel &&
+      # torch first and pinned: the CPU build lies on local disk; anything else downloads GBs.
+      "${pip[@]}" install torch==2.13.0 &&
+      "${pip[@]}" install -r "$root/requirements.txt" -r "$root/requirements-dev.txt" torch==2.13.0 &&
+      # Only the model files of robosuite are used (located on disk, never imported).
+      "${pip[@]}" install --no-deps robosuite==1.5.2 &&
+      "${pip[@]}" install --no-deps --no-build-isolation -e "$root"
+  } >"$log" 2>&1 || {
+    tail -n 40 "$log" >&2
+    echo "setup: pip failed; the full log is $log" >&2
+    exit 1
+  }
   echo "$want" > "$stamp"
+  echo "setup: done"
 fi
