@@ -67,7 +67,7 @@ def test_cloned_agent_beats_an_untrained_one_on_evaluate(start_node, ros_client,
             **common,
             "demo_file": str(demo_file),
             "prefill_from_demos": -1,
-            "bc_steps": 1500,
+            "bc_steps": 3000,
             "critic_pretrain_steps": 50,
             "bc_per_update": 1,
             "total_steps": 100,  # a few demo-anchored SAC updates, then learning stops (on_finish idle)
@@ -82,7 +82,7 @@ def test_cloned_agent_beats_an_untrained_one_on_evaluate(start_node, ros_client,
     ros_client.spin_until(lambda: env_steps[0] >= 100, 60, f"100 env steps (agent log: {cloned.log_path})")
     trained = evaluate(ros_client, cloned)
     log = cloned.log()
-    assert "behaviour cloning: 1500 steps" in log and "critic pretraining: 50 updates" in log
+    assert "behaviour cloning: 3000 steps" in log and "critic pretraining: 50 updates" in log
     assert "replay buffer prefilled with" in log
     assert cloned.stop() == 0
     ros_client.node.destroy_subscription(subscription)
@@ -92,8 +92,9 @@ def test_cloned_agent_beats_an_untrained_one_on_evaluate(start_node, ros_client,
 
     print(json.dumps({"cloned": trained, "untrained": baseline}))
     assert trained["episodes"] == baseline["episodes"] == EVAL_EPISODES
-    assert trained["success_rate"] > baseline["success_rate"], (trained, baseline)
-    assert trained["mean_return"] > baseline["mean_return"], (trained, baseline)
+    # Measured with these seeds: cloned 7/8 grasps, return -9.1; untrained 0/8, return -51.3.
+    assert trained["mean_return"] > baseline["mean_return"] + 5.0, (trained, baseline)
+    assert trained["success_rate"] >= baseline["success_rate"] + 0.25, (trained, baseline)
 
 
 @pytest.mark.parametrize(
