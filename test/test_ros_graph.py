@@ -22,6 +22,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
 
+from reliability_helpers import set_parameters, transition_key  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
@@ -56,28 +57,6 @@ def expected_transitions(record: np.ndarray) -> dict[bytes, int]:
             )
             rows[key] = rows.get(key, 0) + 1
     return rows
-
-
-def transition_key(obs, action, reward, next_obs, terminated) -> bytes:
-    parts = [
-        np.asarray(obs, np.float32),
-        np.asarray(action, np.float32),
-        np.float32([reward]),
-        np.asarray(next_obs, np.float32),
-        np.bool_([terminated]),
-    ]
-    return b"".join(part.tobytes() for part in parts)
-
-
-def set_parameters(client, node: str, **values):
-    """Set parameters one by one through the node's standard SetParameters service."""
-    from rcl_interfaces.srv import SetParameters
-    from rclpy.parameter import Parameter
-
-    request = SetParameters.Request(
-        parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
-    )
-    return client.call(SetParameters, f"{node}/set_parameters", request).results
 
 
 def test_two_workers_train_pair_correctly_save_load_and_evaluate(start_node, ros_client, tmp_path: Path):

@@ -264,7 +264,8 @@ class AgentNode(Node):
         self.create_service(Trigger, "/save", self._on_save)
         self.create_service(Trigger, "/load", self._on_load)
 
-        self.last_metrics: dict[str, float] = {}
+        # Tensors straight from the update loop; converted to floats only when progress is published.
+        self.last_metrics: dict[str, Any] = {}
         self.episodes_published = 0
         self.last_progress_step = 0
         self.last_checkpoint_step = 0
@@ -633,7 +634,7 @@ class AgentNode(Node):
         due = min(self.core.updates_due(len(self.buffer)), self.settings.max_updates_per_loop)
         if due <= 0:
             return False
-        self.last_metrics = self.sac.update_from(self.buffer, due, demo=self.demos)
+        self.last_metrics = self.sac.update_from_tensors(self.buffer, due, demo=self.demos)
         if self.settings.bc_per_update and self.demos is not None:
             if self.anchor is None or self.anchor.sac is not self.sac:  # new learner (built or loaded)
                 from sac_grasp_ros.sac.imitation import DemoAnchor
@@ -669,7 +670,7 @@ class AgentNode(Node):
                 f"rejected={self.core.assembler.rejected} abandoned={self.core.assembler.abandoned} "
                 f"commands={self.commands_sent} seen={self.core.total_steps_seen} "
                 + " ".join(
-                    f"{k}={v:.3g}"
+                    f"{k}={float(v):.3g}"
                     for k, v in self.last_metrics.items()
                     if k in ("q_loss", "policy_loss", "alpha")
                 )

@@ -10,6 +10,7 @@ import numpy as np
 from sac_grasp_ros.sac.replay import (
     TRANSITION_FIELDS,
     ReplayBuffer,
+    as_transition_arrays,
     read_npz,
     transition_shapes,
     validate_transition_arrays,
@@ -27,13 +28,7 @@ def save_demos(
     terminated: np.ndarray,
 ) -> Path:
     """Write transitions to a compressed .npz after the same validation `load_demos` applies."""
-    arrays = {
-        "obs": np.asarray(obs, dtype=np.float32),
-        "actions": np.asarray(actions, dtype=np.float32),
-        "rewards": np.asarray(rewards, dtype=np.float32).reshape(-1),
-        "next_obs": np.asarray(next_obs, dtype=np.float32),
-        "terminated": np.asarray(terminated).astype(np.bool_).reshape(-1),
-    }
+    arrays = as_transition_arrays(obs, actions, rewards, next_obs, terminated)
     count, _, _ = validate_transition_arrays(arrays, None, None, source=f"demos for {path}")
     if count == 0:
         raise ValueError(f"refusing to write an empty demonstration file {path}")

@@ -29,6 +29,19 @@ def clone_demos(
 
     Returns the last loss. A separate Adam keeps the learner's own optimiser state untouched.
     """
+    return float(clone_demos_tensor(sac, demo, steps, batch_size, lr, optimiser))
+
+
+def clone_demos_tensor(
+    sac: SAC,
+    demo: BatchSource,
+    steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    optimiser: torch.optim.Optimizer | None = None,
+) -> torch.Tensor:
+    """As `clone_demos`, but the last loss stays a tensor: the per-update anchor runs inside the
+    learning loop, where a host sync per step would stall a CUDA learner."""
     if steps < 0 or batch_size < 1:
         raise ValueError(f"clone_demos needs steps >= 0 and batch_size >= 1, got {steps}, {batch_size}")
     if steps and len(demo) == 0:
@@ -44,7 +57,7 @@ def clone_demos(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 def pretrain_critic(sac: SAC, buffer: BatchSource, demo: BatchSource | None, steps: int) -> float:
@@ -90,12 +103,12 @@ class DemoAnchor:
         self.bc_per_update = bc_per_update
         self.optimiser = torch.optim.Adam(sac.policy.parameters(), lr=bc_lr)
 
-    def after_updates(self, demo: BatchSource | None, num_updates: int) -> float | None:
+    def after_updates(self, demo: BatchSource | None, num_updates: int) -> torch.Tensor | None:
         """Clone for `bc_per_update * num_updates` steps; the last loss, or None when nothing ran."""
         if not self.bc_per_update or demo is None or num_updates <= 0 or len(demo) == 0:
             return None
         steps = self.bc_per_update * num_updates
-        return clone_demos(self.sac, demo, steps, self.sac.config.batch_size, optimiser=self.optimiser)
+        return clone_demos_tensor(self.sac, demo, steps, self.sac.config.batch_size, optimiser=self.optimiser)
 
 
 class DemoAnchoredSAC(SAC):
@@ -117,5 +130,5 @@ class DemoAnchoredSAC(SAC):
         metrics = super().update_from_tensors(buffer, num_updates, demo)
         loss = self.anchor.after_updates(demo, num_updates)
         if loss is not None:
-            metrics["bc_loss"] = torch.tensor(loss)
+            metrics["bc_loss"] = loss
         return metrics

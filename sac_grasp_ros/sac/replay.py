@@ -47,6 +47,19 @@ class ReplayBatch(NamedTuple):
         return ReplayBatch(*(torch.cat([a, b], dim=0) for a, b in zip(first, second, strict=True)))
 
 
+def as_transition_arrays(
+    obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The stored dtypes and flat reward/terminated columns: what the buffer and demo files hold."""
+    return {
+        "obs": np.asarray(obs, dtype=np.float32),
+        "actions": np.asarray(actions, dtype=np.float32),
+        "rewards": np.asarray(rewards, dtype=np.float32).reshape(-1),
+        "next_obs": np.asarray(next_obs, dtype=np.float32),
+        "terminated": np.asarray(terminated).astype(np.bool_).reshape(-1),
+    }
+
+
 def validate_transition_arrays(
     arrays: dict[str, np.ndarray], obs_dim: int | None, act_dim: int | None, source: str
 ) -> tuple[int, int, int]:
@@ -161,13 +174,7 @@ class ReplayBuffer:
         terminated: np.ndarray,
     ) -> None:
         """Store B transitions at once (e.g. one step of N workers); rejects bad shapes and NaN/inf whole."""
-        batch = {
-            "obs": np.asarray(obs, dtype=np.float32),
-            "actions": np.asarray(actions, dtype=np.float32),
-            "rewards": np.asarray(rewards, dtype=np.float32).reshape(-1),
-            "next_obs": np.asarray(next_obs, dtype=np.float32),
-            "terminated": np.asarray(terminated).astype(np.bool_).reshape(-1),
-        }
+        batch = as_transition_arrays(obs, actions, rewards, next_obs, terminated)
         count = batch["obs"].shape[0] if batch["obs"].ndim == 2 else -1
         validate_transition_arrays(batch, self.obs_dim, self.act_dim, source="ReplayBuffer.add_batch")
         if count > self.capacity:  # only the newest `capacity` transitions can survive anyway
