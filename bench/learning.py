@@ -1,21 +1,20 @@
-"""Learning curve of the grasp recipe for one seed and step budget, optionally against SB3's SAC.
+"""Learning curve of the default training for one seed and step budget, optionally against SB3's SAC.
 
-Writes <out>/<name>/eval_curve.csv (env_steps, wall_s, updates, eval_success_rate, eval_mean_return,
-train_success_100) and learning_curve.png (success and return against env steps and wall time).
-Deterministic evaluations use the same fixed target seeds at every point and for every learner.
+    python bench/learning.py --seed 0 --total-steps 10000 [--sb3] [--path ros|inprocess|sb3] [--out DIR]
 
-    python bench/learning.py --seed 0 --total-steps 30000 [--sb3] [--path inprocess|ros] [--out DIR]
+--path ros (default) runs the default training, `sac-grasp train` on config/train.yaml (the ROS
+graph: simulator workers + agent node, demonstrations recorded by the launcher), with this seed and
+budget. The agent evaluates the deterministic policy every eval_every env steps and the final
+evaluation measures the best evaluated policy on fresh episodes; the bench copies its curve to
+<out>/ros-seed<N>/learning_curve.csv and draws learning_curve.png (success rate and return against
+env steps and wall time), and counts every env step: learner, evaluation and scripted (demos).
 
---sb3 also trains Stable-Baselines3's SAC on the same env with the same network, batch and update
-ratio, its own defaults otherwise (1,000 random warm-up steps, learning rate 3e-4 and automatic entropy
-tuning; no demonstrations: SB3 has no demo mixing or cloning) and prints the ratios
-recipe/SB3 of final success rate and wall time, measured in this run.
-
---path ros trains through the ROS graph (`sac-grasp train`, launcher) with the recipe's env and
-learner settings. The graph's agent has no mid-run deterministic evaluation, so its curve is the
-training episodes' success rate (last 100) from the checkpoint's curve.csv plus the final evaluation
-from result.json. That path runs the same recipe through the agent node (config/train.yaml: demos
-recorded by the launcher, cloning stages and demo-anchored updates in the agent; see docs/learning.md).
+--path inprocess runs the same recipe in one process (sac_grasp_ros.training.grasp_recipe; fixed
+evaluation target seeds, eval_curve.csv). --sb3 also trains Stable-Baselines3's SAC on the same env
+with the same network, batch and update ratio, its own defaults otherwise (1,000 random warm-up
+steps, learning rate 3e-4, automatic entropy tuning; no demonstrations: SB3 has no demo mixing or
+cloning), evaluated like the in-process recipe, and prints recipe/SB3 ratios of final success rate
+and wall time measured in this run; --path sb3 trains only the SB3 reference.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.training.grasp_recipe import (
@@ -147,50 +145,32 @@ def run_sb3(args: argparse.Namespace, out: Path) -> dict:
     return summary
 
 
-def ros_config(args: argparse.Namespace, out: Path) -> Path:
-    """config/train.yaml with the recipe's env and learner settings, the budget and this seed."""
-    from sac_grasp_ros import paths
-
-    config = yaml.safe_load(Path(paths.config_file("train")).read_text())
-    sim = config["sim_node"]["ros__parameters"]
-    sim.update({"random_target": True, "observation": "extended", "reward": "shaped"})
-    agent = config["agent_node"]["ros__parameters"]
-    agent.update(
-        {
-            "total_steps": args.total_steps,
-            "eval_episodes": args.final_eval_episodes,
-            "checkpoint_dir": str(out / "checkpoint"),
-            "checkpoint_every": args.eval_every,
-        }
-    )
-    # train.yaml is the recipe (graph.demos, the agent's cloning stages and its SAC settings); the
-    # network and batch settings are pinned to the in-process recipe's so both paths train the same nets.
-    shared = ("hidden_size", "q_hidden_layers", "policy_hidden_layers", "batch_size", "utd_ratio", "device")
-    agent["sac"].update({name: recipe_sac_config()[name] for name in shared})
-    path = out / "train_recipe.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 def run_ros(args: argparse.Namespace, out: Path) -> dict:
+    """The default training, `sac-grasp train` on config/train.yaml, for this seed and budget.
+
+    The agent evaluates every eval_every env steps (config: 1,000 steps, 50 episodes) and writes
+    eval_curve.csv/png itself; the final evaluation (100 fresh episodes) measures the best of those.
+    """
+    import shutil
+
     out.mkdir(parents=True, exist_ok=True)
-    config = ros_config(args, out)
-    started = time.perf_counter()
     command = [
         sys.executable,
         "-m",
         "sac_grasp_ros.cli",
         "train",
-        "--config",
-        str(config),
         "--seed",
         str(args.seed),
         "--out",
         str(out),
-        "--localhost",
-        "--domain-id",
-        str(150 + args.seed % 50),
     ]
+    command += ["--total-steps", str(args.total_steps), "--eval-episodes", str(args.final_eval_episodes)]
+    command += ["--localhost", "--domain-id", str(150 + args.seed % 50), "--no-progress"]
+    if args.config:
+        command += ["--config", args.config]
+    if args.num_workers:
+        command += ["--num-workers", str(args.num_workers)]
+    started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     wall_s = time.perf_counter() - started
     (out / "launcher.log").write_text(completed.stdout + completed.stderr)
@@ -199,24 +179,28 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
             f"ROS training failed with exit {completed.returncode}; see {out / 'launcher.log'}"
         )
     result = json.loads((out / "result.json").read_text())
-    curve_csv = out / "checkpoint" / "curve.csv"
-    writer = EvalCurveWriter(out / "eval_curve.csv")
-    with open(curve_csv, newline="") as file:
-        episodes = list(csv.DictReader(file))
-    for index in range(0, len(episodes), 50):
-        window = episodes[max(0, index - 99) : index + 1]
-        writer.append(
-            {
-                "env_steps": int(episodes[index]["env_steps"]),
-                "wall_s": float(episodes[index]["wall_s"]),
-                "updates": -1,
-                "eval_success_rate": float("nan"),
-                "eval_mean_return": float(np.mean([float(r["episode_return"]) for r in window])),
-                "train_success_100": float(np.mean([float(r["success"]) for r in window])),
-            }
-        )
-    final_rate = float(result.get("success_rate", float("nan")))
-    summary = {"seed": args.seed, "wall_s": round(wall_s, 2), "final_eval_success_rate": final_rate}
+    with open(out / "eval_curve.csv", newline="") as file:
+        rows = [{name: float(value) for name, value in row.items()} for row in csv.DictReader(file)]
+    plot_eval_curve(rows, out / "learning_curve.png", f"sac-grasp train (ROS graph), seed {args.seed}")
+    shutil.copyfile(out / "eval_curve.csv", out / "learning_curve.csv")
+    demo_steps = 0
+    if (out / "demos.npz").is_file():
+        with np.load(out / "demos.npz", allow_pickle=False) as demos:
+            demo_steps = len(demos["rewards"])
+    summary = {
+        "seed": args.seed,
+        "wall_s": round(wall_s, 2),
+        "final_eval_success_rate": float(result["success_rate"]),
+        "final_eval_episodes": int(result["episodes"]),
+        "policy": result.get("policy"),
+        "selected_at_env_steps": result.get("selected_at_env_steps"),
+        "learner_env_steps": int(result["env_steps"]),
+        "evaluation_env_steps": int(result["steps_seen"]) - int(result["env_steps"]),
+        "scripted_env_steps": demo_steps,
+        "total_env_steps": int(result["steps_seen"]) + demo_steps,
+        "first_eval_at_90": next((r for r in rows if r["eval_success_rate"] >= 0.9), None),
+        "out": str(out),
+    }
     (out / "summary.json").write_text(json.dumps({**summary, "result": result}, indent=2))
     return summary
 
@@ -232,11 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefill-episodes", type=int, default=RecipeConfig.prefill_episodes)
     parser.add_argument("--bc-steps", type=int, default=RecipeConfig.bc_steps)
     parser.add_argument("--critic-pretrain-steps", type=int, default=RecipeConfig.critic_pretrain_steps)
-    parser.add_argument("--path", choices=("inprocess", "ros"), default="inprocess")
+    parser.add_argument(
+        "--path",
+        choices=("ros", "inprocess", "sb3"),
+        default="ros",
+        help="ros: the default training through the ROS graph; inprocess: the recipe in one process; "
+        "sb3: only the Stable-Baselines3 reference",
+    )
+    parser.add_argument("--config", help="ros path: graph config (default config/train.yaml)")
+    parser.add_argument("--num-workers", type=int, help="ros path: simulator workers (default: the config's)")
     parser.add_argument("--sb3", action="store_true", help="also train the SB3 SAC reference")
     parser.add_argument("--out", default=None, help="output directory (default: a temporary one)")
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_learning_"))
+    if args.path == "sb3":
+        print(json.dumps({"sb3": run_sb3(args, out / f"sb3-seed{args.seed}")}), flush=True)
+        return 0
     main_run = run_ros if args.path == "ros" else run_inprocess
     summary = main_run(args, out / f"{args.path}-seed{args.seed}")
     print(json.dumps({"recipe": summary}), flush=True)

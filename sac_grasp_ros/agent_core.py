@@ -34,6 +34,8 @@ class EpisodeResult:
     episode_return: float
     length: int
     success: bool
+    env_steps: int = -1
+    """stored env steps when the episode ended (-1: unknown, e.g. an old checkpoint's curve)"""
 
 
 @dataclass
@@ -72,6 +74,68 @@ class UpdateScheduler:
             return 0
         target = math.floor(self.utd_ratio * (env_steps - self.learning_starts + 1))
         return max(0, target - self.updates_done)
+
+
+@dataclass
+class PeriodicEvaluation:
+    """When to evaluate during training, and which evaluated policy was best (model selection).
+
+    The best policy is chosen on these periodic evaluations only; a final evaluation on episodes of
+    its own then measures it, so the reported figure is not the maximum of noisy selection scores.
+    """
+
+    every: int
+    """stored env steps between evaluations (0: none); the first one is due at 0"""
+    next_at: int = 0
+    best_success_rate: float = -1.0
+    best_mean_return: float = -math.inf
+    best_env_steps: int = -1
+    """env steps of the best evaluated policy (-1: none evaluated yet)"""
+
+    def due(self, env_steps: int) -> bool:
+        return self.every > 0 and env_steps >= self.next_at
+
+    def record(self, env_steps: int, success_rate: float, mean_return: float) -> bool:
+        """Account an evaluation at `env_steps`; True when its policy is the best so far.
+
+        Better means a higher success rate, then a higher mean return: a tie keeps the earlier policy.
+        """
+        if self.every > 0:
+            self.next_at = (env_steps // self.every + 1) * self.every
+        if (success_rate, mean_return) <= (self.best_success_rate, self.best_mean_return):
+            return False
+        self.best_success_rate, self.best_mean_return = float(success_rate), float(mean_return)
+        self.best_env_steps = int(env_steps)
+        return True
+
+    def skip(self, env_steps: int) -> None:
+        """An evaluation failed (e.g. timed out): try again at the next multiple of `every`."""
+        if self.every > 0:
+            self.next_at = (env_steps // self.every + 1) * self.every
+
+    def counters(self) -> dict[str, float]:
+        """State for checkpoints (a resumed agent keeps its schedule and its best so far)."""
+        values: dict[str, float] = {"periodic_eval.next_at": self.next_at}
+        if self.best_env_steps >= 0:  # checkpoint counters must be finite: no -inf placeholder
+            values.update(
+                {
+                    "periodic_eval.best_success_rate": self.best_success_rate,
+                    "periodic_eval.best_mean_return": self.best_mean_return,
+                    "periodic_eval.best_env_steps": self.best_env_steps,
+                }
+            )
+        return values
+
+    def restore(self, counters: dict[str, float]) -> None:
+        def value(name: str) -> float:
+            return counters.get(f"periodic_eval.{name}", getattr(self, name))
+
+        self.next_at = int(value("next_at"))
+        self.best_success_rate, self.best_mean_return = (
+            float(value("best_success_rate")),
+            float(value("best_mean_return")),
+        )
+        self.best_env_steps = int(value("best_env_steps"))
 
 
 @dataclass
@@ -141,6 +205,16 @@ class AgentCore:
         state.latest = msg
         state.command_sent_at = None
         state.ready_since = None if msg.done else now
+        if (
+            self.phase is Phase.EVAL
+            and verdict is Verdict.EPISODE_START
+            and state.eval_from is not None
+            and msg.session != state.eval_from[0]
+            and msg.step == 0
+        ):
+            # The worker restarted during the evaluation: its new session begins with a fresh reset,
+            # so its remaining quota counts from there instead of waiting for a session that is gone.
+            state.eval_from = (msg.session, msg.episode)
         counted = self._counts_for_eval(state, msg)
         if verdict is Verdict.EPISODE_START:
             state.episode_return, state.episode_length = 0.0, 0
@@ -165,7 +239,9 @@ class AgentCore:
         return msg.session == session and msg.episode >= episode
 
     def _finish_episode(self, state: WorkerState, msg: StepMessage, counted_for_eval: bool) -> None:
-        result = EpisodeResult(state.name, state.episode_return, state.episode_length, msg.success)
+        result = EpisodeResult(
+            state.name, state.episode_return, state.episode_length, msg.success, self.env_steps
+        )
         if self.phase is Phase.EVAL:
             if (
                 counted_for_eval
@@ -263,14 +339,15 @@ class AgentCore:
         return all(s.command_sent_at is None for s in self.workers.values())
 
     def begin_eval(self, episodes: int, reset_keys: dict[str, tuple[int, int]]) -> None:
-        """Start counting: worker i runs its share of `episodes`, from the episode its reset began."""
-        names = list(self.workers)
+        """Start counting: each reset worker runs its share of `episodes`, from the episode its reset
+        began; workers missing from `reset_keys` (no answer to the reset) sit the evaluation out."""
+        names = [name for name in self.workers if name in reset_keys]
+        for state in self.workers.values():
+            state.eval_quota, state.eval_from = 0, None
         for index, name in enumerate(names):
             state = self.workers[name]
             state.eval_quota = episodes // len(names) + (1 if index < episodes % len(names) else 0)
-            state.eval_from = reset_keys.get(name)
-            if state.eval_from is None:
-                state.eval_quota = 0
+            state.eval_from = reset_keys[name]
         self.phase = Phase.EVAL
 
     def eval_finished(self) -> bool:

@@ -59,6 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         )
         parser.add_argument("--total-steps", type=int, help="env steps to train (agent total_steps)")
         parser.add_argument("--eval-episodes", type=int, help="episodes of the final evaluation")
+        parser.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="progress bar from the agent's topics (default: when stderr is a terminal)",
+        )
     elif role == "test":
         parser.add_argument(
             "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
@@ -223,6 +229,7 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
     if args.role == "train":
         agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
         agent_overrides["result_file"] = str((out / "result.json").resolve())
+        agent_overrides["report_dir"] = str(out.resolve())  # TensorBoard, CSVs and PNGs of the run
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
     if args.role == "test":
@@ -270,11 +277,28 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         raise ValueError(f"{args.config}: {error}") from error
 
 
-def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
-    """Call /evaluate from this process as a small rclpy client (used by `test`)."""
+def adopt_ros_environment(env: dict[str, str]) -> None:
+    """Give this process the nodes' ROS settings before it talks to them (same domain, log dir)."""
     for name in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "AMENT_PREFIX_PATH"):
         if name in env:
             os.environ[name] = env[name]
+
+
+def start_progress_monitor(args: argparse.Namespace, specs: list[graph.NodeSpec], env: dict[str, str]) -> Any:
+    """The training progress bar (`--progress`; default: when stderr is a terminal), or None."""
+    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not wanted:
+        return None
+    total = next((int(s.parameters.get("total_steps", 0)) for s in specs if s.executable == "agent_node"), 0)
+    adopt_ros_environment(env)
+    from sac_grasp_ros.progress_monitor import ProgressMonitor
+
+    return ProgressMonitor(total)
+
+
+def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
+    """Call /evaluate from this process as a small rclpy client (used by `test`)."""
+    adopt_ros_environment(env)
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from std_srvs.srv import Trigger
@@ -327,8 +351,11 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     code = 0
     result_line = None
+    monitor = None
     try:
         supervisor.start_all()
+        if args.role == "train":
+            monitor = start_progress_monitor(args, specs, env)
         if args.role == "test":
             ended: list[Supervised] = []
 
@@ -346,6 +373,8 @@ def main(argv: list[str]) -> int:
                 result_line = message
                 (out / "result.json").write_text(message)
         while args.role != "test" and not stop_signal:
+            if monitor is not None:
+                monitor.poll()
             ended = supervisor.poll()
             agent_end = [n for n in ended if n.spec.executable in ("agent_node", "policy_node")]
             if agent_end:
@@ -367,6 +396,8 @@ def main(argv: list[str]) -> int:
         if stop_signal:
             code = 128 + stop_signal[0] if code == 0 and args.role not in ("worker", "deploy") else code
     finally:
+        if monitor is not None:
+            monitor.close()
         supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

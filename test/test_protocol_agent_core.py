@@ -139,3 +139,22 @@ def test_evaluation_counts_quota_from_the_reset_and_stores_nothing():
     assert len(recorder.stored) == stored_before
     assert all(deterministic for _, deterministic in recorder.calls[1:])
     assert core.phase is Phase.RUN and core.episodes == []
+
+
+def test_a_worker_restarted_during_evaluation_finishes_its_quota_in_its_new_session():
+    core, _ = make_core(workers=("a",))
+    core.on_step("a", step(1, 0, 0), 0.0)
+    core.request_eval()
+    core.begin_eval(2, {"a": (1, 1)})
+    core.on_step("a", step(1, 1, 0), 0.1)
+    core.act(["a"], 0.1)
+    core.on_step("a", step(1, 1, 1, done=True, success=True), 0.2)  # one of two episodes done
+    core.on_step("a", step(1, 2, 0), 0.3)
+    core.act(["a"], 0.3)  # ... then the simulator crashes and is respawned with a new session
+    core.forget_command("a")  # the node resets a stalled worker
+    core.on_step("a", step(7, 0, 0), 5.0)
+    assert core.ready_workers(5.0) == ["a"]  # not stuck waiting for the dead session's episodes
+    core.act(["a"], 5.0)
+    core.on_step("a", step(7, 0, 1, done=True), 5.1)
+    assert core.eval_finished()
+    assert core.end_eval()["episodes"] == 2

@@ -6,6 +6,7 @@ node's `record_steps` file (every step message it published) and from messages c
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
@@ -265,6 +266,42 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def _assert_run_reports(out: Path, summary: dict, stderr: str, total_steps: int) -> None:
+    """What a user watches and keeps from a training run: the progress bar, TensorBoard scalars,
+    CSVs and PNGs, periodic evaluations and the best policy that the final evaluation measured."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert f"/{total_steps}" in stderr and "training:" in stderr, stderr[-2000:]  # tqdm bar, with total
+    with open(out / "eval_curve.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    every = 500  # config/train_quick.yaml eval_every
+    steps = [int(float(row["env_steps"])) for row in rows]
+    assert steps[0] == 0 and len(steps) >= total_steps // every  # ~ every 500 env steps, from 0 on
+    assert f"periodic evaluation {len(rows)}: success rate" in stderr  # each one reached the bar
+    assert all(0 <= float(row["eval_success_rate"]) <= 1 for row in rows)
+    best = max(rows, key=lambda r: (float(r["eval_success_rate"]), float(r["eval_mean_return"])))
+    assert summary["policy"] == "best"
+    assert summary["selected_at_env_steps"] == int(float(best["env_steps"]))
+    assert summary["selection_success_rate"] == float(best["eval_success_rate"])
+    assert summary["steps_seen"] > summary["env_steps"] >= total_steps  # evaluation steps are counted too
+    assert (out / "checkpoints" / "best" / "checkpoint.json").is_file()
+    assert (out / "checkpoints" / "best" / "env.yaml").is_file()
+    for png in ("learning_curve.png", "eval_curve.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    with open(out / "rewards.csv", newline="") as file:
+        episodes = list(csv.DictReader(file))
+    assert len(episodes) >= 10 and int(episodes[-1]["env_steps"]) > int(episodes[0]["env_steps"])
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    wanted = {
+        "episode/return", "episode/success_rate", "train/q_loss", "train/policy_loss", "train/alpha",
+        "train/env_steps_per_s", "train/updates_per_s", "eval/success_rate", "eval/mean_return",
+    }  # fmt: skip
+    assert wanted <= tags, wanted - tags
+    assert len(events.Scalars("eval/success_rate")) == len(rows)
+
+
 def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path):
     """The README command path (`sac-grasp train --quick`, shortened), a worker crash in the middle,
     then `sac-grasp test` on the policy it produced, and `sac-grasp worker` stopped by SIGTERM."""
@@ -280,6 +317,7 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
             "1500",
             "--eval-episodes",
             "2",
+            "--progress",  # the bar is drawn from the agent's topics even though stderr is a pipe
             *domain,
             "--out",
             str(out),
@@ -305,6 +343,7 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
     policy = out / "checkpoints" / "latest"
     meta = json.loads((policy / "checkpoint.json").read_text())
     assert meta["counters"]["env_steps"] >= 1500 and meta["counters"]["num_updates"] > 0
+    _assert_run_reports(out, summary, stderr, total_steps=1500)
 
     # Deployment: one realtime worker + the agent with learning off, evaluated through /evaluate.
     test = subprocess.run(

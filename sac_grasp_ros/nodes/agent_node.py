@@ -8,10 +8,14 @@ Interfaces (the node runs at the root namespace; worker topics are /<worker>/...
 - srv `/train` (std_srvs/SetBool): learning on/off (off: the workers are driven by the
   deterministic policy, nothing is stored); `/save`, `/load` (std_srvs/Trigger): checkpoint
   in `checkpoint_dir`; failures come back as success=false with the reason.
-- pub `~/episode_return`, `~/success_rate`, `~/q_loss`, `~/policy_loss`, `~/alpha`, `~/env_steps`
-  (transitions stored), `~/steps_seen` (all steps, also when not learning), `~/progress_markers` (RViz text),
+- pub `~/episode_return`, `~/success_rate`, `~/q_loss`, `~/policy_loss`, `~/alpha`,
+  `~/eval_success_rate` (each periodic evaluation, eval_every), `~/env_steps` (transitions stored),
+  `~/steps_seen` (all steps, also when not learning), `~/progress_markers` (RViz text),
   `~/rejected_steps` (step messages that completed no transition: duplicate, stale, gap, aborted;
   also saved with the checkpoint counters, with episodes cut short by a worker crash or reset).
+
+Training runs can evaluate periodically (eval_every), keep the best evaluated policy (keep_best)
+and write TensorBoard scalars, CSVs and PNGs of the run (report_dir).
 
 The loop is hand-driven (`spin_once`), acting first and then running at most
 `max_updates_per_loop` gradient updates, so the workers simulate while the agent learns.
@@ -40,11 +44,19 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sac_grasp_ros import protocol
-from sac_grasp_ros.agent_core import AgentCore, AgentCoreSettings, Phase, UpdateScheduler
+from sac_grasp_ros.agent_core import (
+    AgentCore,
+    AgentCoreSettings,
+    EpisodeResult,
+    PeriodicEvaluation,
+    Phase,
+    UpdateScheduler,
+)
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,
     RESET_SERVICE,
+    RESULT_QOS,
     STATUS_QOS,
     STEP_QOS,
     STEP_TOPIC,
@@ -58,8 +70,10 @@ ON_FINISH = ("idle", "exit", "evaluate_and_exit")
 # Parameters that take effect when changed at run time (`ros2 param set`); the others need a restart.
 RUNTIME_SETTABLE = {
     "eval_episodes", "checkpoint_dir", "checkpoint_every", "save_buffer", "progress_every",
-    "max_updates_per_loop", "eval_timeout",
+    "max_updates_per_loop", "eval_timeout", "eval_every", "periodic_eval_episodes", "plot_every",
 }  # fmt: skip
+BEST_CHECKPOINT = "best"
+"""keep_best writes the selected policy to this sibling of checkpoint_dir"""
 
 
 @dataclasses.dataclass
@@ -81,7 +95,21 @@ class AgentNodeSettings:
     result_file: str = ""
     """evaluate_and_exit also writes the evaluation JSON here"""
     eval_episodes: int = 10
-    """episodes per /evaluate call (shared among the workers)"""
+    """episodes per /evaluate call and of the final evaluation (shared among the workers)"""
+    eval_every: int = 0
+    """while learning, a deterministic evaluation every N stored env steps, the first at 0 (right
+    after learning from demonstrations); learning pauses meanwhile and nothing is stored (0: none)"""
+    periodic_eval_episodes: int = 50
+    """episodes of each periodic evaluation"""
+    keep_best: bool = False
+    """save the policy of the best periodic evaluation (success rate, then mean return) to the
+    `best` sibling of checkpoint_dir; on_finish=evaluate_and_exit then evaluates that policy, on
+    fresh episodes (needs eval_every > 0)"""
+    report_dir: str = ""
+    """TensorBoard scalars, rewards.csv, learning_curve.png and eval_curve.csv/png of the run
+    (empty: none)"""
+    plot_every: int = 20
+    """episodes between redraws of learning_curve.png"""
     checkpoint_dir: str = "checkpoints/latest"
     """directory written by /save and periodic checkpoints, read by /load"""
     load_on_start: str = ""
@@ -134,10 +162,13 @@ class AgentNodeSettings:
     def validate(self) -> None:
         if self.on_finish not in ON_FINISH:
             raise ValueError(f"on_finish must be one of {ON_FINISH}, got {self.on_finish!r}")
-        for name in ("num_workers", "eval_episodes", "max_updates_per_loop", "progress_every"):
+        for name in (
+            "num_workers", "eval_episodes", "max_updates_per_loop", "progress_every",
+            "periodic_eval_episodes", "plot_every",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("total_steps", "checkpoint_every", "max_update_debt"):
+        for name in ("total_steps", "checkpoint_every", "max_update_debt", "eval_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("batch_wait", "stall_timeout", "eval_timeout", "command_scale"):
@@ -166,6 +197,8 @@ class AgentNodeSettings:
             raise ValueError(f"{', '.join(uses_demos)} need demonstrations: set demo_file")
         if self.critic_pretrain_steps and not self.prefill_from_demos:
             raise ValueError("critic_pretrain_steps needs a prefilled replay buffer: set prefill_from_demos")
+        if self.keep_best and not self.eval_every:
+            raise ValueError("keep_best selects among periodic evaluations: set eval_every > 0")
 
     def worker_names(self) -> list[str]:
         names = [w.strip("/") for w in self.workers if w.strip("/")]
@@ -253,6 +286,7 @@ class AgentNode(Node):
             topic: self.create_publisher(Float64, f"~/{topic}", STATUS_QOS)
             for topic in ("episode_return", "success_rate", "q_loss", "policy_loss", "alpha")
         }
+        self.progress["eval_success_rate"] = self.create_publisher(Float64, "~/eval_success_rate", RESULT_QOS)
         self.env_steps_pub = self.create_publisher(Int64, "~/env_steps", STATUS_QOS)
         self.rejected_pub = self.create_publisher(Int64, "~/rejected_steps", STATUS_QOS)
         self.commands_sent = 0
@@ -271,7 +305,18 @@ class AgentNode(Node):
         self.last_checkpoint_step = 0
         self.eval_future: Future | None = None
         self.eval_started = 0.0
+        self.eval_kind = ""  # service (/evaluate), periodic or final (on_finish=evaluate_and_exit)
+        self.eval_episodes_wanted = self.settings.eval_episodes
+        self.periodic = PeriodicEvaluation(self.settings.eval_every)
+        self.final_policy: dict[str, Any] = {"policy": "last"}
+        self.started = time.monotonic()
+        self.rate_mark = (self.started, 0, 0)  # (time, env steps, updates) of the last progress log
+        self.reporter: Any = None  # training.reporting.RunReporter when report_dir is set
+        self.eval_curve: Any = None
+        self.curve: Any = None
+        self.curve_episodes = 0
         self.eval_resets: dict[str, Future] = {}
+        self.eval_resets_sent = 0.0
         self.stall_resets: dict[str, Future] = {}
         self.finished = False
         self.self_eval = False  # the evaluation started by on_finish=evaluate_and_exit
@@ -286,6 +331,7 @@ class AgentNode(Node):
             self.pending_load = ""
         if self.settings.resume and not self.settings.load_on_start:
             self._resume()
+        self._open_report()
         self.get_logger().info(
             f"agent for workers {self.worker_names}; learning={self.core.learning}, "
             f"total_steps={self.settings.total_steps}, utd={self.sac_config.utd_ratio}"
@@ -301,6 +347,43 @@ class AgentNode(Node):
         if not ok:  # refusing to start beats overwriting what was learned with a fresh run
             raise StartupError(f"agent_node: resume: {message}")
         self.get_logger().info(f"resumed: {message}")
+
+    def _open_report(self) -> None:
+        """Human-facing run outputs (TensorBoard, CSV, PNG) in report_dir; a resumed run appends."""
+        if not self.settings.report_dir:
+            return
+        from sac_grasp_ros.training.curve import LearningCurve
+        from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV, EvalCurveWriter, RunReporter
+
+        directory = Path(self.settings.report_dir)
+        try:
+            self.reporter = RunReporter(directory, tensorboard=True)
+            self.eval_curve = EvalCurveWriter(directory / EVAL_CURVE_CSV, append=self.core.env_steps > 0)
+        except OSError as error:
+            raise StartupError(f"agent_node: report_dir {directory}: {error}") from error
+        self.curve = LearningCurve()
+        for number, episode in enumerate(self.core.episodes, start=1):
+            self.curve.append(self._episode_record(number, episode))
+
+    def _episode_record(self, number: int, episode: EpisodeResult) -> Any:
+        from sac_grasp_ros.training.curve import EpisodeRecord
+
+        return EpisodeRecord(
+            episode=number,
+            env_steps=max(episode.env_steps, 0),
+            episode_return=float(episode.episode_return),
+            episode_length=int(episode.length),
+            success=bool(episode.success),
+            wall_s=time.monotonic() - self.started,
+        )
+
+    def _report_episode(self, number: int, episode: EpisodeResult) -> None:
+        if self.reporter is None:
+            return
+        self.curve.append(self._episode_record(number, episode))
+        self.reporter.episode(self.curve.records[-1], self.curve)
+        if number % self.settings.plot_every == 0:
+            self.reporter.plot(self.curve, title=f"agent_node, seed {self.settings.seed}")
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         changes = {}
@@ -420,13 +503,11 @@ class AgentNode(Node):
         # Coroutine callback: the executor keeps spinning (the main loop drives the episodes) and
         # resumes this when the loop completes the future.
         if self.eval_future is not None:
-            response.success, response.message = False, "an evaluation is already running"
+            running = "a periodic evaluation" if self.eval_kind == "periodic" else "an evaluation"
+            response.success, response.message = False, f"{running} is already running; try again later"
             return response
-        self.eval_future = Future()
-        self.eval_started = time.monotonic()
-        self.core.request_eval()
-        result = await self.eval_future
-        self.eval_future = None
+        # _finish_eval clears eval_future before resolving it (a periodic one may start right after).
+        result = await self._start_eval("service", self.settings.eval_episodes)
         response.success, response.message = result
         return response
 
@@ -442,6 +523,7 @@ class AgentNode(Node):
             "episodes_abandoned": assembler.abandoned,
             "commands_sent": self.commands_sent,
             "stall_resets": self.stall_resets_done,
+            **self.periodic.counters(),
             # Newest message per worker: a resumed agent ignores the replayed history up to it.
             **{
                 f"last_key.{name}.{part}": value
@@ -462,6 +544,7 @@ class AgentNode(Node):
         self.core.total_steps_seen = int(counters.get("total_steps_seen", self.core.total_steps_seen))
         self.commands_sent = int(counters.get("commands_sent", self.commands_sent))
         self.stall_resets_done = int(counters.get("stall_resets", self.stall_resets_done))
+        self.periodic.restore(counters)
         for name in self.worker_names:
             key = tuple(
                 int(counters.get(f"last_key.{name}.{part}", -1)) for part in ("session", "episode", "step")
@@ -469,10 +552,12 @@ class AgentNode(Node):
             if min(key) >= 0:
                 assembler.set_floor(name, key)
         if "episode_return" in curve and "success" in curve:
-            lengths = curve.get("length", np.zeros(len(curve["episode_return"]), dtype=np.int64))
+            count = len(curve["episode_return"])
+            lengths = curve.get("length", np.zeros(count, dtype=np.int64))
+            steps = curve.get("env_steps", np.full(count, -1, dtype=np.int64))
             self.core.episodes = [
-                EpisodeResult("", float(r), int(n), bool(s))
-                for r, n, s in zip(curve["episode_return"], lengths, curve["success"], strict=True)
+                EpisodeResult("", float(r), int(n), bool(s), int(t))
+                for r, n, s, t in zip(curve["episode_return"], lengths, curve["success"], steps, strict=True)
             ]
             self.core.recent.clear()
             self.core.recent.extend(self.core.episodes[-self.core.recent.maxlen :])
@@ -486,24 +571,27 @@ class AgentNode(Node):
             "episode_return": np.array([e.episode_return for e in episodes], dtype=np.float64),
             "success": np.array([e.success for e in episodes], dtype=np.float64),
             "length": np.array([e.length for e in episodes], dtype=np.int64),
+            "env_steps": np.array([e.env_steps for e in episodes], dtype=np.int64),
         }
 
-    def _save(self) -> tuple[bool, str]:
+    def _save(self, directory: str | None = None, with_buffer: bool | None = None) -> tuple[bool, str]:
+        """Checkpoint to `directory` (default checkpoint_dir, which also restarts the periodic count)."""
         from sac_grasp_ros.sac import save_checkpoint
 
         if self.sac is None:
             return False, "nothing to save yet: no worker has sent a step (the network is not built)"
+        target = directory or self.settings.checkpoint_dir
+        with_buffer = self.settings.save_buffer if with_buffer is None else with_buffer
         try:
-            buffer = self.buffer if self.settings.save_buffer else None
+            buffer = self.buffer if with_buffer else None
             extra = (
                 {"env.yaml": Path(self.settings.env_file).read_bytes()} if self.settings.env_file else None
             )
-            path = save_checkpoint(
-                self.settings.checkpoint_dir, self.sac, buffer, self._counters(), self._curve(), extra
-            )
+            path = save_checkpoint(target, self.sac, buffer, self._counters(), self._curve(), extra)
         except (OSError, ValueError, TypeError) as error:
-            return False, f"save to {self.settings.checkpoint_dir} failed: {error}"
-        self.last_checkpoint_step = self.core.env_steps
+            return False, f"save to {target} failed: {error}"
+        if directory is None:
+            self.last_checkpoint_step = self.core.env_steps
         return True, str(Path(path).resolve())
 
     def _load(self, directory: str) -> tuple[bool, str]:
@@ -601,9 +689,15 @@ class AgentNode(Node):
                         self.eval_resets[name] = future
                 if not self.eval_resets:
                     return
-            if self.eval_resets and all(f.done() for f in self.eval_resets.values()):
+                self.eval_resets_sent = now
+            # A worker that dies after its reset was sent never answers: go on without it.
+            waited_out = now - self.eval_resets_sent > self.settings.stall_timeout
+            if self.eval_resets and (waited_out or all(f.done() for f in self.eval_resets.values())):
                 keys = {}
                 for name, future in self.eval_resets.items():
+                    if not future.done():
+                        self.get_logger().error(f"/{name}/reset got no answer: worker left out of evaluation")
+                        continue
                     try:
                         reply = json.loads(future.result().message)
                         keys[name] = (int(reply["session"]), int(reply["episode"]))
@@ -616,17 +710,97 @@ class AgentNode(Node):
                     core.end_eval()
                     self._finish_eval(False, "no worker could be reset for the evaluation")
                     return
-                core.begin_eval(self.settings.eval_episodes, keys)
+                core.begin_eval(self.eval_episodes_wanted, keys)
         if core.eval_finished():
             summary = core.end_eval()
             self.get_logger().info(f"evaluation: {json.dumps(summary)}")
             self._finish_eval(True, json.dumps(summary))
+
+    def _start_eval(self, kind: str, episodes: int) -> Future:
+        """Drain, reset the workers and run `episodes` deterministic episodes (see _handle_eval)."""
+        self.eval_future = Future()
+        self.eval_started = time.monotonic()
+        self.eval_kind, self.eval_episodes_wanted = kind, episodes
+        self.core.request_eval()
+        return self.eval_future
 
     def _finish_eval(self, ok: bool, message: str) -> None:
         future, self.eval_future = self.eval_future, None
         if future is not None and not future.done():
             future.set_result((ok, message))
         self.eval_outcome = (ok, message)
+        if self.eval_kind == "periodic":
+            self._after_periodic_eval(ok, message)
+
+    def _maybe_periodic_eval(self) -> None:
+        if (
+            self.sac is None
+            or not self.core.learning
+            or self.finished
+            or self.eval_future is not None
+            or self.core.phase is not Phase.RUN
+            or not self.periodic.due(self.core.env_steps)
+        ):
+            return
+        self._start_eval("periodic", self.settings.periodic_eval_episodes)
+
+    def _after_periodic_eval(self, ok: bool, message: str) -> None:
+        """Log the evaluation to the eval curve and TensorBoard; keep the policy if it is the best."""
+        steps = self.core.env_steps
+        if not ok:
+            self.periodic.skip(steps)
+            self.get_logger().warning(f"periodic evaluation at {steps} env steps failed: {message}")
+            return
+        summary = json.loads(message)
+        rate, mean_return = float(summary["success_rate"]), float(summary["mean_return"])
+        best = self.periodic.record(steps, rate, mean_return)
+        self.progress["eval_success_rate"].publish(Float64(data=rate))
+        note = ""
+        if best and self.settings.keep_best:
+            ok, where = self._save(self._best_dir(), with_buffer=False)
+            note = f"; best so far, saved to {where}" if ok else f"; best so far, but saving failed: {where}"
+        self.get_logger().info(
+            f"periodic evaluation at {steps} env steps: success {rate:.2f} "
+            f"({summary['episodes']} episodes), mean return {mean_return:.2f}{note}"
+        )
+        if self.reporter is not None:
+            from sac_grasp_ros.training.reporting import EVAL_CURVE_PNG, plot_eval_curve
+
+            self.reporter.scalars(steps, {"success_rate": rate, "mean_return": mean_return}, prefix="eval")
+            self.eval_curve.append(
+                {
+                    "env_steps": steps,
+                    "wall_s": round(time.monotonic() - self.started, 2),
+                    "updates": self.core.scheduler.updates_done,
+                    "eval_success_rate": rate,
+                    "eval_mean_return": round(mean_return, 3),
+                    "train_success_100": self.core.success_rate(),
+                }
+            )
+            path = Path(self.settings.report_dir) / EVAL_CURVE_PNG
+            plot_eval_curve(self.eval_curve.rows, path, f"agent_node evaluations, seed {self.settings.seed}")
+
+    def _best_dir(self) -> str:
+        return str(Path(self.settings.checkpoint_dir).parent / BEST_CHECKPOINT)
+
+    def _select_best_policy(self) -> None:
+        """Before the final evaluation: act with the best periodically evaluated policy (keep_best)."""
+        from sac_grasp_ros.sac import load_checkpoint
+
+        if not self.settings.keep_best or self.periodic.best_env_steps < 0:
+            return
+        try:
+            self.sac = load_checkpoint(self._best_dir()).sac
+        except (OSError, ValueError) as error:
+            self.get_logger().error(f"keep_best: {error}; the final policy is evaluated instead")
+            return
+        self.final_policy = {
+            "policy": "best",
+            "selected_at_env_steps": self.periodic.best_env_steps,
+            "selection_success_rate": self.periodic.best_success_rate,
+            "selection_episodes": self.settings.periodic_eval_episodes,
+            "checkpoint": str(Path(self._best_dir()).resolve()),
+        }
 
     def _learn(self) -> bool:
         if self.buffer is None:
@@ -649,21 +823,23 @@ class AgentNode(Node):
     def _publish_progress(self) -> None:
         episodes = self.core.episodes
         while self.episodes_published < len(episodes):
-            self.progress["episode_return"].publish(
-                Float64(data=float(episodes[self.episodes_published].episode_return))
-            )
+            episode = episodes[self.episodes_published]
+            self.progress["episode_return"].publish(Float64(data=float(episode.episode_return)))
             self.episodes_published += 1
             self.progress["success_rate"].publish(Float64(data=self.core.success_rate()))
+            self._report_episode(self.episodes_published, episode)
         # Paced by every step seen (also while not learning), so throughput can be followed in deployment.
         if self.core.total_steps_seen - self.last_progress_step >= self.settings.progress_every:
             self.last_progress_step = self.core.total_steps_seen
             self.env_steps_pub.publish(Int64(data=self.core.env_steps))
             self.steps_seen_pub.publish(Int64(data=self.core.total_steps_seen))
             self.rejected_pub.publish(Int64(data=self.core.assembler.rejected))
+            metrics = {name: float(value) for name, value in self.last_metrics.items()}  # the host sync
             for name in ("q_loss", "policy_loss", "alpha"):
-                if name in self.last_metrics:
-                    self.progress[name].publish(Float64(data=float(self.last_metrics[name])))
+                if name in metrics:
+                    self.progress[name].publish(Float64(data=metrics[name]))
             self._publish_progress_marker()
+            self._report_scalars(metrics)
             self.get_logger().info(
                 f"env_steps={self.core.env_steps} updates={self.core.scheduler.updates_done} "
                 f"episodes={len(episodes)} success_rate={self.core.success_rate():.2f} "
@@ -675,6 +851,20 @@ class AgentNode(Node):
                     if k in ("q_loss", "policy_loss", "alpha")
                 )
             )
+
+    def _report_scalars(self, metrics: dict[str, float]) -> None:
+        """Losses, alpha and throughput to TensorBoard (rates over the last progress interval)."""
+        now, updates = time.monotonic(), self.core.scheduler.updates_done
+        then, steps_then, updates_then = self.rate_mark
+        self.rate_mark = (now, self.core.env_steps, updates)
+        if self.reporter is None:
+            return
+        elapsed = max(now - then, 1e-9)
+        rates = {
+            "env_steps_per_s": (self.core.env_steps - steps_then) / elapsed,
+            "updates_per_s": (updates - updates_then) / elapsed,
+        }
+        self.reporter.scalars(self.core.env_steps, {**metrics, **rates})
 
     def _publish_progress_marker(self) -> None:
         """Training progress as a text in RViz (the numbers are also on the ~/ topics, for plotting)."""
@@ -697,6 +887,8 @@ class AgentNode(Node):
         total = self.settings.total_steps
         if self.finished or not total or self.core.env_steps < total:
             return
+        if self.eval_future is not None:  # a periodic evaluation at the last step: let it finish
+            return
         self.finished = True
         self.core.learning = False
         ok, message = self._save()
@@ -707,15 +899,24 @@ class AgentNode(Node):
             self.exit_code = 0
         elif self.settings.on_finish == "evaluate_and_exit":
             self.self_eval = True
-            self.eval_future = Future()
-            self.eval_started = time.monotonic()
-            self.core.request_eval()
+            self._select_best_policy()
+            self._start_eval("final", self.settings.eval_episodes)
 
     def _after_self_eval(self) -> None:
         if not self.self_eval or self.eval_future is not None:
             return
         ok, message = self.eval_outcome or (False, "no evaluation result")
         self.self_eval = False
+        if ok:  # which policy was measured, and every env step the run took (evaluations too)
+            result = {
+                **json.loads(message),
+                **self.final_policy,
+                "env_steps": self.core.env_steps,
+                "steps_seen": self.core.total_steps_seen,
+                "updates": self.core.scheduler.updates_done,
+                "wall_s": round(time.monotonic() - self.started, 1),
+            }
+            message = json.dumps(result)
         if self.settings.result_file:
             path = Path(self.settings.result_file)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -737,6 +938,7 @@ class AgentNode(Node):
             self._send_actions(now)
             self._handle_eval(now)
             self._handle_stalls(now)
+            self._maybe_periodic_eval()
             self._learn()
             self._publish_progress()
             every = self.settings.checkpoint_every
@@ -751,6 +953,10 @@ class AgentNode(Node):
     def close(self) -> None:
         if self.eval_future is not None and not self.eval_future.done():
             self.eval_future.set_result((False, "agent shutting down"))
+        if self.reporter is not None:
+            if self.curve is not None and len(self.curve):
+                self.reporter.plot(self.curve, title=f"agent_node, seed {self.settings.seed}")
+            self.reporter.close()
         # One parseable line with the final counts (bench/load.py compares commands sent with steps seen).
         print(f"[agent_node] final counters: {json.dumps(self._counters())}", file=sys.stderr, flush=True)
 

@@ -27,6 +27,13 @@ STEP_QOS = QoSProfile(
 )
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=16, reliability=ReliabilityPolicy.RELIABLE)
 STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Rare results a late subscriber still wants (each periodic evaluation): latched, the last 20 kept.
+RESULT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=20,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 
 
 def make_executor(node: Node, kind: str | None = None) -> Any:

@@ -33,14 +33,18 @@ from sac_grasp_ros.training.demo_recording import (
     scripted_transitions,
 )
 from sac_grasp_ros.training.loop import OffPolicyTrainer, TrainerCounters, evaluate
+from sac_grasp_ros.training.reporting import EVAL_COLUMNS, EvalCurveWriter, plot_eval_curve
 
 __all__ = [  # the cloning stages live in sac/imitation.py, demo recording in training/demo_recording.py
     "BC_CLIP",
+    "EVAL_COLUMNS",
     "DemoAnchoredSAC",
     "DemoStats",
+    "EvalCurveWriter",
     "RecipeConfig",
     "clone_demos",
     "make_env",
+    "plot_eval_curve",
     "pretrain_critic",
     "record_demos",
     "run_recipe",
@@ -49,14 +53,6 @@ __all__ = [  # the cloning stages live in sac/imitation.py, demo recording in tr
 LOG = logging.getLogger("sac_grasp_ros.recipe")
 EVAL_SEED_OFFSET = 1_000_000
 """Evaluation episodes use seeds seed + this + i: fixed targets, never the training stream's."""
-EVAL_COLUMNS = (
-    "env_steps",
-    "wall_s",
-    "updates",
-    "eval_success_rate",
-    "eval_mean_return",
-    "train_success_100",
-)
 
 
 def recipe_sac_config() -> dict[str, Any]:
@@ -139,49 +135,6 @@ def write_episode_csv(curve: LearningCurve, path: Path) -> None:
         writer.writerow(list(arrays))
         for row in zip(*(values.tolist() for values in arrays.values()), strict=True):
             writer.writerow(row)
-
-
-def plot_eval_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
-    """Success rate and return against env steps and wall time (one PNG, two rows of axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [row["env_steps"] for row in rows]
-    minutes = [row["wall_s"] / 60.0 for row in rows]
-    success = [row["eval_success_rate"] for row in rows]
-    returns = [row["eval_mean_return"] for row in rows]
-    figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for column, (x, label) in enumerate(((steps, "env steps"), (minutes, "wall time (min)"))):
-        axes[0][column].plot(x, success, marker="o")
-        axes[0][column].axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
-        axes[0][column].set_ylim(-0.02, 1.02)
-        axes[0][column].set_ylabel("eval success rate")
-        axes[1][column].plot(x, returns, marker="o", color="tab:orange")
-        axes[1][column].set_ylabel("eval mean return")
-        axes[1][column].set_xlabel(label)
-    figure.suptitle(title)
-    figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=80)
-    plt.close(figure)
-    temporary.replace(path)
-
-
-class EvalCurveWriter:
-    """Appends one row per evaluation to eval_curve.csv (flushed, so a running job can be watched)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rows: list[dict[str, float]] = []
-        with open(path, "w", newline="") as file:
-            csv.writer(file).writerow(EVAL_COLUMNS)
-
-    def append(self, row: dict[str, float]) -> None:
-        self.rows.append(row)
-        with open(self.path, "a", newline="") as file:
-            csv.writer(file).writerow([row[name] for name in EVAL_COLUMNS])
 
 
 def run_recipe(run: RecipeConfig, sac_config: SACConfig) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Run outputs for people: TensorBoard scalars, a per-episode reward CSV and a learning-curve PNG.
+"""Run outputs for people: TensorBoard scalars, a per-episode reward CSV, a learning-curve PNG and
+the curve of deterministic evaluations (CSV + PNG).
 
-Used by the in-process trainer and reusable by the ROS agent node (no rclpy here).
+Used by the in-process trainer, the grasp recipe and the ROS agent node (no rclpy here).
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from sac_grasp_ros.training.curve import CURVE_COLUMNS, EpisodeRecord, LearningC
 REWARDS_CSV = "rewards.csv"
 CURVE_PNG = "learning_curve.png"
 TENSORBOARD_DIR = "tensorboard"
+EVAL_CURVE_CSV = "eval_curve.csv"
+EVAL_CURVE_PNG = "eval_curve.png"
+EVAL_COLUMNS = (
+    "env_steps",
+    "wall_s",
+    "updates",
+    "eval_success_rate",
+    "eval_mean_return",
+    "train_success_100",
+)
 
 
 class RunReporter:
@@ -115,3 +126,54 @@ def plot_learning_curve(curve: LearningCurve, path: Path, title: str = "", windo
 
 def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def plot_eval_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
+    """Success rate and return against env steps and wall time (one PNG, two rows of axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [row["env_steps"] for row in rows]
+    minutes = [row["wall_s"] / 60.0 for row in rows]
+    success = [row["eval_success_rate"] for row in rows]
+    returns = [row["eval_mean_return"] for row in rows]
+    figure, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for column, (x, label) in enumerate(((steps, "env steps"), (minutes, "wall time (min)"))):
+        axes[0][column].plot(x, success, marker="o")
+        axes[0][column].axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
+        axes[0][column].set_ylim(-0.02, 1.02)
+        axes[0][column].set_ylabel("eval success rate")
+        axes[1][column].plot(x, returns, marker="o", color="tab:orange")
+        axes[1][column].set_ylabel("eval mean return")
+        axes[1][column].set_xlabel(label)
+    figure.suptitle(title)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=80)
+    plt.close(figure)
+    temporary.replace(path)
+
+
+class EvalCurveWriter:
+    """Appends one row per evaluation to eval_curve.csv (flushed, so a running job can be watched)."""
+
+    def __init__(self, path: Path, append: bool = False) -> None:
+        """`append`: keep the rows of an existing file (a resumed run goes on with its curve)."""
+        self.path = Path(path)
+        self.rows: list[dict[str, float]] = []
+        if append and self.path.is_file():
+            with open(self.path, newline="") as file:
+                reader = csv.DictReader(file)
+                if tuple(reader.fieldnames or ()) == EVAL_COLUMNS:
+                    self.rows = [{name: float(row[name]) for name in EVAL_COLUMNS} for row in reader]
+                    return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", newline="") as file:
+            csv.writer(file).writerow(EVAL_COLUMNS)
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+        with open(self.path, "a", newline="") as file:
+            csv.writer(file).writerow([row[name] for name in EVAL_COLUMNS])
