@@ -207,7 +207,7 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed, in turn")
     parser.add_argument("--total-steps", type=int, default=30_000)
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=50)
@@ -226,36 +226,96 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="ros path: graph config (default config/train.yaml)")
     parser.add_argument("--num-workers", type=int, help="ros path: simulator workers (default: the config's)")
     parser.add_argument("--sb3", action="store_true", help="also train the SB3 SAC reference")
+    parser.add_argument("--sb3-steps", type=int, help="SB3's env step budget (default: --total-steps)")
     parser.add_argument("--out", default=None, help="output directory (default: a temporary one)")
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_learning_"))
+    summaries = []
+    for seed in args.seed:
+        summaries.append(run_seed(argparse.Namespace(**{**vars(args), "seed": seed}), out))
+    if args.path == "ros" and len(summaries) > 1:
+        combine_seeds([summary["recipe"] for summary in summaries], out)
+    return 0
+
+
+def run_seed(args: argparse.Namespace, out: Path) -> dict:
+    """One seed: the chosen path, then the SB3 reference if asked, and their ratios."""
+    sb3_args = argparse.Namespace(**{**vars(args), "total_steps": args.sb3_steps or args.total_steps})
     if args.path == "sb3":
-        print(json.dumps({"sb3": run_sb3(args, out / f"sb3-seed{args.seed}")}), flush=True)
-        return 0
+        reference = run_sb3(sb3_args, out / f"sb3-seed{args.seed}")
+        print(json.dumps({"sb3": reference}), flush=True)
+        return {"sb3": reference}
     main_run = run_ros if args.path == "ros" else run_inprocess
     summary = main_run(args, out / f"{args.path}-seed{args.seed}")
     print(json.dumps({"recipe": summary}), flush=True)
-    if args.sb3:
-        reference = run_sb3(args, out / f"sb3-seed{args.seed}")
-        print(json.dumps({"sb3": reference}), flush=True)
-        ours, theirs = summary["final_eval_success_rate"], reference["final_eval_success_rate"]
-        success_ratio = ours / theirs if theirs > 0 else None  # undefined when SB3 never succeeds
-        wall_ratio = summary["wall_s"] / max(reference["wall_s"], 1e-9)
-        ratio_text = f"{success_ratio:.2f}" if success_ratio is not None else "undefined (SB3 at 0)"
-        print(
-            f"recipe/SB3 at {args.total_steps} env steps: success {ours:.2f} vs {theirs:.2f} "
-            f"(ratio {ratio_text}, difference {ours - theirs:+.2f}), wall ratio {wall_ratio:.2f}"
-        )
-        print(
-            json.dumps(
-                {
-                    "success_ratio": success_ratio,
-                    "success_difference": ours - theirs,
-                    "wall_ratio": wall_ratio,
-                }
+    if not args.sb3:
+        return {"recipe": summary}
+    reference = run_sb3(sb3_args, out / f"sb3-seed{args.seed}")
+    print(json.dumps({"sb3": reference}), flush=True)
+    ours, theirs = summary["final_eval_success_rate"], reference["final_eval_success_rate"]
+    success_ratio = ours / theirs if theirs > 0 else None  # undefined when SB3 never succeeds
+    wall_ratio = summary["wall_s"] / max(reference["wall_s"], 1e-9)
+    ratio_text = f"{success_ratio:.2f}" if success_ratio is not None else "undefined (SB3 at 0)"
+    print(
+        f"recipe/SB3 (SB3 at {sb3_args.total_steps} env steps): success {ours:.2f} vs {theirs:.2f} "
+        f"(ratio {ratio_text}, difference {ours - theirs:+.2f}), wall ratio {wall_ratio:.2f}"
+    )
+    ratios = {"success_ratio": success_ratio, "success_difference": ours - theirs, "wall_ratio": wall_ratio}
+    print(json.dumps(ratios))
+    return {"recipe": summary, "sb3": reference, **ratios}
+
+
+def combine_seeds(summaries: list[dict], out: Path) -> None:
+    """All seeds' evaluation curves in one CSV and one PNG, and README's table rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    with open(out / "seeds.csv", "w", newline="") as combined:
+        writer = csv.writer(combined)
+        writer.writerow(["seed", "env_steps", "wall_s", "eval_success_rate", "eval_mean_return"])
+        for summary in summaries:
+            with open(Path(summary["out"]) / "learning_curve.csv", newline="") as file:
+                rows = list(csv.DictReader(file))
+            for row in rows:
+                writer.writerow(
+                    [
+                        summary["seed"],
+                        row["env_steps"],
+                        row["wall_s"],
+                        row["eval_success_rate"],
+                        row["eval_mean_return"],
+                    ]
+                )
+            steps = [float(row["env_steps"]) for row in rows]
+            axis.plot(
+                steps,
+                [float(row["eval_success_rate"]) for row in rows],
+                marker="o",
+                label=f"seed {summary['seed']}",
             )
+    axis.axhline(0.9, color="grey", linestyle="--", linewidth=0.8, label="target 90 %")
+    axis.axhline(0.085, color="tab:red", linestyle=":", linewidth=0.8, label="original, 60k steps: 8.5 %")
+    axis.set_xlabel("learner env steps")
+    axis.set_ylabel("deterministic success (periodic evaluations)")
+    axis.set_ylim(-0.02, 1.02)
+    axis.legend(loc="lower left")
+    figure.tight_layout()
+    figure.savefig(out / "seeds.png", dpi=80)
+    plt.close(figure)
+    header = ("seed", "env steps: learner + evaluation + scripted = total", "final success", "policy", "wall")
+    print("| " + " | ".join(header) + " |")
+    for summary in summaries:
+        print(
+            f"| {summary['seed']} | {summary['learner_env_steps']:,} + {summary['evaluation_env_steps']:,} + "
+            f"{summary['scripted_env_steps']:,} = {summary['total_env_steps']:,} | "
+            f"{summary['final_eval_success_rate']:.0%} | "
+            f"{summary['policy']} at {summary['selected_at_env_steps']} | "
+            f"{summary['wall_s']:.0f} s |"
         )
-    return 0
+    print(json.dumps({"seeds_csv": str(out / "seeds.csv"), "seeds_png": str(out / "seeds.png")}))
 
 
 if __name__ == "__main__":

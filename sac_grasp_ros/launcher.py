@@ -237,7 +237,7 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
         if not (policy / "checkpoint.json").is_file():
             raise FileNotFoundError(
                 f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
-                "train one with `sac-grasp train` and pass its checkpoints/latest with --policy"
+                "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
             )
         agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
         sim_overrides = {**graph.policy_env_settings(policy), **sim_overrides}

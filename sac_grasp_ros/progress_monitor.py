@@ -19,9 +19,10 @@ class ProgressMonitor:
     def __init__(self, total_steps: int, agent: str = AGENT_NODE, stream: Any = None) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Float64, Int64
         from tqdm import tqdm
+
+        from sac_grasp_ros.nodes.common import RESULT_QOS, STATUS_QOS
 
         self._rclpy = rclpy
         self.context = rclpy.Context()
@@ -29,7 +30,6 @@ class ProgressMonitor:
         self.node = rclpy.create_node("sac_grasp_progress", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.stream = stream or sys.stderr
         self.bar = tqdm(
             total=total_steps or None,
@@ -43,15 +43,11 @@ class ProgressMonitor:
         self.success_rate: float | None = None
         self.eval_success_rate: float | None = None
         self.evaluations = 0
-        self.node.create_subscription(Int64, f"{agent}/env_steps", self._on_env_steps, qos)
-        self.node.create_subscription(Float64, f"{agent}/success_rate", self._on_success, qos)
-        latched = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=20,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-        )  # the agent latches its evaluation results: one made before this subscriber matched arrives too
-        self.node.create_subscription(Float64, f"{agent}/eval_success_rate", self._on_eval, latched)
+        self.node.create_subscription(Int64, f"{agent}/env_steps", self._on_env_steps, STATUS_QOS)
+        self.node.create_subscription(Float64, f"{agent}/success_rate", self._on_success, STATUS_QOS)
+        self.node.create_subscription(
+            Float64, f"{agent}/eval_success_rate", self._on_eval, RESULT_QOS
+        )  # latched
 
     def _on_env_steps(self, msg: Any) -> None:
         steps = int(msg.data)

@@ -40,6 +40,22 @@ def _checkpoint_state(directory: Path) -> tuple[dict, dict[str, np.ndarray], dic
     return meta["counters"], buffer, curve
 
 
+def call_restarted_service(ros_client, name: str, attempts: int = 2, timeout: float = 60.0):
+    """Call a Trigger service of a server that replaced a SIGKILLed one.
+
+    Discovery may still match the dead server (it never said goodbye), so a request sent before the
+    new server's endpoints are matched reaches only the dead one and is lost; a client of a
+    restarted server resends. An evaluation here takes about a second, so a timeout means a lost
+    request, not a slow answer.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return ros_client.call(Trigger, name, timeout=timeout)
+        except TimeoutError:
+            if attempt == attempts:
+                raise
+
+
 def test_agent_sigkilled_resumes_from_its_checkpoint_and_evaluates_no_worse(
     start_node, ros_client, tmp_path: Path
 ):
@@ -72,7 +88,7 @@ def test_agent_sigkilled_resumes_from_its_checkpoint_and_evaluates_no_worse(
     resumed = start_node("agent_node", "/", dict(params, learning=False))
     wait_for(lambda: "resumed:" in resumed.log() or not resumed.alive(), 60, "the resume", spin)
     assert "resumed:" in resumed.log(), resumed.log()
-    after = ros_client.call(Trigger, "/evaluate", timeout=120)
+    after = call_restarted_service(ros_client, "/evaluate")
     assert after.success, after.message
     summary_before, summary_after = json.loads(before.message), json.loads(after.message)
     assert summary_after["mean_return"] >= summary_before["mean_return"] - 1e-9, (before, after)

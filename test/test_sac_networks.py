@@ -129,3 +129,21 @@ def test_frozen_values_equal_live_values() -> None:
     np.testing.assert_allclose(
         critics.frozen(obs, actions).detach().numpy(), critics(obs, actions).detach().numpy()
     )
+
+
+def test_layer_norm_critics_normalise_each_hidden_layer() -> None:
+    """q_layer_norm: every hidden pre-activation of every critic has zero mean and unit variance."""
+    torch.manual_seed(0)
+    critics = CriticEnsemble(5, 2, 32, 3, num_critics=2, layer_norm=True)
+    for critic in critics.critics:
+        features = torch.randn(64, 7) * 50.0  # badly scaled inputs still give normalised features
+        normalised = 0
+        for layer in critic:
+            features = layer(features)
+            if isinstance(layer, torch.nn.LayerNorm):
+                normalised += 1
+                torch.testing.assert_close(features.mean(dim=-1), torch.zeros(64), atol=1e-4, rtol=0)
+                std = features.std(dim=-1, unbiased=False)
+                torch.testing.assert_close(std, torch.ones(64), atol=1e-3, rtol=0)
+        assert normalised == 3
+    assert critics(torch.randn(4, 5), torch.randn(4, 2)).shape == (2, 4)

@@ -400,6 +400,7 @@ class AgentNode(Node):
         except (ValueError, TypeError) as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.settings = candidate
+        self.periodic.every = candidate.eval_every
         return SetParametersResult(successful=True)
 
     # -- learner ---------------------------------------------------------------------------------

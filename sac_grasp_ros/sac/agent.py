@@ -96,7 +96,13 @@ class SAC:
             config.q_last_layer_init,
         ).to(self.device)
         self.q = CriticEnsemble(
-            obs_dim, act_dim, config.hidden_size, config.q_hidden_layers, 2, config.q_last_layer_init
+            obs_dim,
+            act_dim,
+            config.hidden_size,
+            config.q_hidden_layers,
+            2,
+            config.q_last_layer_init,
+            config.q_layer_norm,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.log_alpha = torch.tensor(

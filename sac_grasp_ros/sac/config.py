@@ -43,6 +43,9 @@ class SACConfig:
     """rewards are multiplied by this before the Bellman target"""
     reward_normalisation: bool = False
     """the original's per-batch normalisation 10 * (r - mean) / (std + 1e-6) instead of reward_scale"""
+    q_layer_norm: bool = False
+    """LayerNorm after each hidden layer of the Q networks (as in RLPD): keeps Q estimates of actions
+    far from the data from running away"""
     q_last_layer_init: float = 3e-3
     """last layer of each Q network initialised uniform(-x, x) as in the original; 0 keeps torch's default"""
     learning_starts: int = 1000
@@ -120,4 +123,5 @@ class SACConfig:
             "hidden_size": self.hidden_size,
             "q_hidden_layers": self.q_hidden_layers,
             "policy_hidden_layers": self.policy_hidden_layers,
+            "q_layer_norm": self.q_layer_norm,
         }

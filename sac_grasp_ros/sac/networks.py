@@ -11,10 +11,14 @@ LOG_2 = math.log(2.0)
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def mlp(in_size: int, out_size: int, hidden_size: int, hidden_layers: int) -> nn.Sequential:
+def mlp(
+    in_size: int, out_size: int, hidden_size: int, hidden_layers: int, layer_norm: bool = False
+) -> nn.Sequential:
+    """Linear-ReLU stack; `layer_norm` puts a LayerNorm before each ReLU (RLPD-style critics)."""
     layers: list[nn.Module] = []
     for _ in range(hidden_layers):
-        layers += [nn.Linear(in_size, hidden_size), nn.ReLU()]
+        layers.append(nn.Linear(in_size, hidden_size))
+        layers += [nn.LayerNorm(hidden_size), nn.ReLU()] if layer_norm else [nn.ReLU()]
         in_size = hidden_size
     return nn.Sequential(*layers, nn.Linear(in_size, out_size))
 
@@ -37,10 +41,12 @@ class CriticEnsemble(nn.Module):
         hidden_layers: int,
         num_critics: int = 2,
         last_layer_init: float = 3e-3,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.layer_norm = layer_norm
         self.critics = nn.ModuleList(
-            mlp(obs_dim + act_dim, 1, hidden_size, hidden_layers) for _ in range(num_critics)
+            mlp(obs_dim + act_dim, 1, hidden_size, hidden_layers, layer_norm) for _ in range(num_critics)
         )
         if last_layer_init > 0:
             for critic in self.critics:
@@ -49,7 +55,8 @@ class CriticEnsemble(nn.Module):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, actions], dim=-1)
-        return self.forward_stacked(x) if x.device.type == "cuda" else self.forward_per_critic(x)
+        stacked = x.device.type == "cuda" and not self.layer_norm  # the stacked path has no LayerNorm
+        return self.forward_stacked(x) if stacked else self.forward_per_critic(x)
 
     def forward_per_critic(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([critic(x) for critic in self.critics]).squeeze(-1)
