@@ -314,7 +314,6 @@ class AgentNode(Node):
         self.reporter: Any = None  # training.reporting.RunReporter when report_dir is set
         self.eval_curve: Any = None
         self.curve: Any = None
-        self.curve_episodes = 0
         self.eval_resets: dict[str, Future] = {}
         self.eval_resets_sent = 0.0
         self.stall_resets: dict[str, Future] = {}
@@ -576,7 +575,7 @@ class AgentNode(Node):
         }
 
     def _save(self, directory: str | None = None, with_buffer: bool | None = None) -> tuple[bool, str]:
-        """Checkpoint to `directory` (default checkpoint_dir, which also restarts the periodic count)."""
+        """Checkpoint to `directory`; the default (checkpoint_dir) restarts the checkpoint_every count."""
         from sac_grasp_ros.sac import save_checkpoint
 
         if self.sac is None:
