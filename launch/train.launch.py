@@ -2,6 +2,8 @@
 
     ros2 launch sac_grasp_ros train.launch.py num_workers:=4 rviz:=true
     ros2 launch sac_grasp_ros train.launch.py config:=/path/to/my_train.yaml
+    ros2 launch sac_grasp_ros train.launch.py num_workers:=4 remote_workers:=4
+      (with `ros2 launch sac_grasp_ros worker.launch.py num_workers:=4 first_index:=4` on another host)
 
 The nodes come from sac_grasp_ros.graph.build_node_specs, like `sac-grasp train` without ROS tools.
 """
@@ -17,6 +19,11 @@ def generate_launch_description() -> LaunchDescription:
         [
             *launch_support.common_arguments("train.yaml", default_workers=""),
             DeclareLaunchArgument("first_index", default_value="", description="index of the first worker"),
+            DeclareLaunchArgument(
+                "remote_workers",
+                default_value="",
+                description="workers on other hosts the agent drives too (empty: from the config)",
+            ),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "train")),
             launch_support.rviz_action(),
         ]

@@ -52,6 +52,9 @@ class GraphConfig:
     """index of the first worker started here (extra hosts use a different range)"""
     worker_prefix: str = "worker_"
     """namespace prefix: worker i lives under /<prefix><i>"""
+    remote_workers: int = 0
+    """workers started on other hosts (`sac-grasp worker --first-index <first_index + num_workers>`)
+    that the agent of this graph drives too: the next indices after the local ones"""
     respawn_workers: bool = True
     """restart a simulator worker that died (the agent recovers by resetting it)"""
     respawn_delay: float = 2.0
@@ -69,7 +72,7 @@ class GraphConfig:
     def __post_init__(self) -> None:
         # Types first: YAML hands over whatever was written, and a TypeError deep inside would
         # reach the user as a traceback instead of a message naming the option.
-        for name in ("num_workers", "first_index", "seed"):
+        for name in ("num_workers", "first_index", "seed", "remote_workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"graph.{name} must be an integer, got {value!r}")
@@ -85,6 +88,8 @@ class GraphConfig:
             raise ValueError(f"graph.num_workers must be an integer >= 1, got {self.num_workers!r}")
         if not isinstance(self.first_index, int) or self.first_index < 0:
             raise ValueError(f"graph.first_index must be an integer >= 0, got {self.first_index!r}")
+        if self.remote_workers < 0:
+            raise ValueError(f"graph.remote_workers must be an integer >= 0, got {self.remote_workers!r}")
         if not self.worker_prefix or not self.worker_prefix.replace("_", "").isalnum():
             raise ValueError(
                 f"graph.worker_prefix must be alphanumeric/underscore, got {self.worker_prefix!r}"
@@ -248,7 +253,9 @@ def build_node_specs(
         else 1.0
     )
     agent_params.update(agent_overrides or {})
-    agent_params["workers"] = [ns.lstrip("/") for ns in namespaces]
+    remote_first = graph.first_index + graph.num_workers
+    remote = [f"{graph.worker_prefix}{i}" for i in range(remote_first, remote_first + graph.remote_workers)]
+    agent_params["workers"] = [ns.lstrip("/") for ns in namespaces] + remote
     if "seed" not in (agent_overrides or {}):
         agent_params["seed"] = int(graph.seed)
     if graph.respawn_agent:

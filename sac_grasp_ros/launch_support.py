@@ -92,13 +92,13 @@ def _visualisation_actions(spec: graph.NodeSpec) -> list[Any]:
 def graph_actions(context: Any, role: str) -> list[Any]:
     """OpaqueFunction body: read the launch arguments, build the specs, return the actions.
 
-    Arguments used (declared by the launch files): config, num_workers, first_index, seed,
+    Arguments used (declared by the launch files): config, num_workers, first_index, seed, remote_workers,
     policy (test, deploy), command_topic (deploy), robot_state_publisher.
     """
     values = {name: value for name, value in context.launch_configurations.items()}
     config = graph.load_config(values["config"])
     graph_overrides: dict[str, Any] = {}
-    for name in ("num_workers", "first_index", "seed"):
+    for name in ("num_workers", "first_index", "seed", "remote_workers"):
         if values.get(name):
             graph_overrides[name] = int(values[name])
     agent_overrides: dict[str, Any] = {}

@@ -58,6 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--quick", action="store_true", help="short run on config/train_quick.yaml (README)"
         )
         parser.add_argument("--total-steps", type=int, help="env steps to train (agent total_steps)")
+        parser.add_argument(
+            "--remote-workers",
+            type=int,
+            help="also drive N workers started on other hosts with `sac-grasp worker --first-index "
+            "<num_workers>` (overrides graph.remote_workers)",
+        )
         parser.add_argument("--eval-episodes", type=int, help="episodes of the final evaluation")
         parser.add_argument(
             "--progress",
@@ -224,6 +230,8 @@ def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
     graph_overrides: dict[str, Any] = {"num_workers": args.num_workers, "seed": args.seed}
     if args.role == "worker":
         graph_overrides["first_index"] = args.first_index
+    if args.role == "train":
+        graph_overrides["remote_workers"] = args.remote_workers
     sim_overrides = {"step_mode": args.step_mode} if args.step_mode else {}
     agent_overrides: dict[str, Any] = {}
     if args.role == "train":

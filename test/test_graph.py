@@ -36,10 +36,22 @@ def test_overrides_seeds_and_worker_ranges():
     )
 
 
+def test_remote_workers_are_driven_by_the_agent_but_not_started_here():
+    config = graph.load_config(paths.config_file("train"))
+    specs = graph.build_node_specs(config, "train", {"num_workers": 2, "remote_workers": 3})
+    assert [s.namespace for s in specs if s.executable == "sim_node"] == ["/worker_0", "/worker_1"]
+    agent = specs[-1].parameters
+    assert agent["workers"] == ["worker_0", "worker_1", "worker_2", "worker_3", "worker_4"]
+    args = launcher.parse_args(["train", "--num-workers", "1", "--remote-workers", "2"])
+    assert graph.graph_config(config, num_workers=1, remote_workers=args.remote_workers).remote_workers == 2
+
+
 @pytest.mark.parametrize(
     ("section", "error"),
     [
         ({"graph": {"num_workers": 0}}, "num_workers"),
+        ({"graph": {"remote_workers": -1}}, "remote_workers must be an integer >= 0"),
+        ({"graph": {"remote_workers": "4"}}, "remote_workers must be an integer"),
         ({"graph": {"bogus": 1}}, "bogus"),
         ({"sim_nod": {}}, "unknown top-level"),
     ],

@@ -27,7 +27,7 @@ from reliability_helpers import set_parameters, transition_key  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
-from sac_grasp_ros import protocol  # noqa: E402
+from sac_grasp_ros import paths, protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STEP_QOS  # noqa: E402
 
 ACT, OBS = 7, 17
@@ -381,3 +381,33 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
     _, stderr = launcher.communicate(timeout=30)
     assert launcher.returncode == 0, stderr
     assert "exited with" not in stderr  # not mistaken for a crash to respawn
+
+
+def test_launcher_train_drives_remote_workers_started_by_another_launcher(ros_env, tmp_path: Path):
+    """`sac-grasp train --remote-workers 1` + `sac-grasp worker --first-index 1` (as on a second host,
+    same ROS domain): the agent learns from both workers, the training launcher starts only its own."""
+    cli = [sys.executable, "-m", "sac_grasp_ros.cli"]
+    domain = ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
+    config = str(paths.config_file("train_quick"))
+    remote = subprocess.Popen(
+        [*cli, "worker", "--config", config, "--num-workers", "1", "--first-index", "1",
+         "--out", str(tmp_path / "remote"), *domain],
+        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        train = subprocess.run(
+            [*cli, "train", "--quick", "--num-workers", "1", "--remote-workers", "1", "--total-steps", "400",
+             "--eval-episodes", "2", "--out", str(tmp_path / "train"), *domain],
+            env=ros_env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        os.kill(remote.pid, signal.SIGTERM)
+        remote.communicate(timeout=30)
+    assert train.returncode == 0, train.stderr
+    assert "/worker_1/sim_node" not in train.stderr.split("output in")[0]  # not started by this launcher
+    counters = json.loads((tmp_path / "train" / "checkpoints" / "latest" / "checkpoint.json").read_text())[
+        "counters"
+    ]
+    for worker in ("worker_0", "worker_1"):  # step messages of both workers were paired and stored
+        assert counters.get(f"last_key.{worker}.step", -1) >= 0, counters
+    assert counters["env_steps"] >= 400
