@@ -72,6 +72,8 @@ RUNTIME_SETTABLE = {
     "eval_episodes", "checkpoint_dir", "checkpoint_every", "save_buffer", "progress_every",
     "max_updates_per_loop", "eval_timeout", "eval_every", "periodic_eval_episodes", "plot_every",
 }  # fmt: skip
+PLOT_INTERVAL = 15.0
+"""minimum seconds between two redraws of learning_curve.png"""
 BEST_CHECKPOINT = "best"
 """keep_best writes the selected policy to this sibling of checkpoint_dir"""
 
@@ -109,7 +111,8 @@ class AgentNodeSettings:
     """TensorBoard scalars, rewards.csv, learning_curve.png and eval_curve.csv/png of the run
     (empty: none)"""
     plot_every: int = 20
-    """episodes between redraws of learning_curve.png"""
+    """episodes between redraws of learning_curve.png (and at least PLOT_INTERVAL s: drawing a long
+    curve takes a while, and the workers wait meanwhile)"""
     checkpoint_dir: str = "checkpoints/latest"
     """directory written by /save and periodic checkpoints, read by /load"""
     load_on_start: str = ""
@@ -314,6 +317,7 @@ class AgentNode(Node):
         self.reporter: Any = None  # training.reporting.RunReporter when report_dir is set
         self.eval_curve: Any = None
         self.curve: Any = None
+        self.last_plot = 0.0
         self.eval_resets: dict[str, Future] = {}
         self.eval_resets_sent = 0.0
         self.stall_resets: dict[str, Future] = {}
@@ -381,7 +385,9 @@ class AgentNode(Node):
             return
         self.curve.append(self._episode_record(number, episode))
         self.reporter.episode(self.curve.records[-1], self.curve)
-        if number % self.settings.plot_every == 0:
+        now = time.monotonic()
+        if number % self.settings.plot_every == 0 and now - self.last_plot >= PLOT_INTERVAL:
+            self.last_plot = now
             self.reporter.plot(self.curve, title=f"agent_node, seed {self.settings.seed}")
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
