@@ -4,10 +4,11 @@
 
 --path ros (default) runs the default training, `sac-grasp train` on config/train.yaml (the ROS
 graph: simulator workers + agent node, demonstrations recorded by the launcher), with this seed and
-budget. The agent evaluates the deterministic policy every eval_every env steps and the final
-evaluation measures the best evaluated policy on fresh episodes; the bench copies its curve to
-<out>/ros-seed<N>/learning_curve.csv and draws learning_curve.png (success rate and return against
-env steps and wall time), and counts every env step: learner, evaluation and scripted (demos).
+budget. The agent evaluates the deterministic policy every eval_every env steps and writes the curve
+itself (<out>/ros-seed<N>/eval_curve.csv and eval_curve.png: success rate and return against env
+steps and wall time); the final evaluation measures the best evaluated policy on fresh episodes. The
+bench counts every env step (learner, evaluation and scripted demos) and, for several seeds, draws
+them together (<out>/seeds.csv, seeds.png).
 
 --path inprocess runs the same recipe in one process (sac_grasp_ros.training.grasp_recipe; fixed
 evaluation target seeds, eval_curve.csv). --sb3 also trains Stable-Baselines3's SAC on the same env
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,8 @@ from sac_grasp_ros.training.grasp_recipe import (
     recipe_sac_config,
     run_recipe,
 )
+from sac_grasp_ros.training.loop import evaluate
+from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV
 
 
 def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
@@ -56,6 +60,18 @@ def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
     )
     sac_config = SACConfig(**{**recipe_sac_config(), "seed": args.seed})
     return run_recipe(run, sac_config)
+
+
+class SB3Actor:
+    """An SB3 model behind the learner's `act` (batch in, actions in [-1, 1] out), so the recipe's own
+    `training.loop.evaluate` measures both learners the same way."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        action, _ = self.model.predict(obs, deterministic=deterministic)
+        return self.model.policy.scale_action(action)
 
 
 def run_sb3(args: argparse.Namespace, out: Path) -> dict:
@@ -92,21 +108,6 @@ def run_sb3(args: argparse.Namespace, out: Path) -> dict:
     started = time.perf_counter()
     successes: list[float] = []
 
-    def evaluate(episodes: int) -> tuple[float, float]:
-        flags, returns = [], []
-        for episode in range(episodes):
-            obs, _ = eval_env.reset(seed=args.seed + EVAL_SEED_OFFSET + episode)
-            done, total, success = False, 0.0, False
-            while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, info = eval_env.step(action)
-                total += float(reward)
-                success = success or bool(info["success"])
-                done = terminated or truncated
-            flags.append(success)
-            returns.append(total)
-        return float(np.mean(flags)), float(np.mean(returns))
-
     class EvalCallback(BaseCallback):
         def _on_step(self) -> bool:
             for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
@@ -115,7 +116,8 @@ def run_sb3(args: argparse.Namespace, out: Path) -> dict:
             steps = self.num_timesteps
             if steps % args.eval_every == 0 or steps == args.total_steps:
                 episodes = args.final_eval_episodes if steps == args.total_steps else args.eval_episodes
-                rate, mean_return = evaluate(episodes)
+                result = evaluate(eval_env, SB3Actor(model), episodes, seed=args.seed + EVAL_SEED_OFFSET)
+                rate, mean_return = float(result.success_rate or 0.0), result.mean_return
                 row = {
                     "env_steps": steps,
                     "wall_s": round(time.perf_counter() - started, 2),
@@ -151,8 +153,6 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
     The agent evaluates every eval_every env steps (config: 1,000 steps, 50 episodes) and writes
     eval_curve.csv/png itself; the final evaluation (100 fresh episodes) measures the best of those.
     """
-    import shutil
-
     out.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -179,10 +179,8 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
             f"ROS training failed with exit {completed.returncode}; see {out / 'launcher.log'}"
         )
     result = json.loads((out / "result.json").read_text())
-    with open(out / "eval_curve.csv", newline="") as file:
+    with open(out / EVAL_CURVE_CSV, newline="") as file:  # written by the agent (report_dir), with its PNG
         rows = [{name: float(value) for name, value in row.items()} for row in csv.DictReader(file)]
-    plot_eval_curve(rows, out / "learning_curve.png", f"sac-grasp train (ROS graph), seed {args.seed}")
-    shutil.copyfile(out / "eval_curve.csv", out / "learning_curve.csv")
     demo_steps = 0
     if (out / "demos.npz").is_file():
         with np.load(out / "demos.npz", allow_pickle=False) as demos:
@@ -277,7 +275,7 @@ def combine_seeds(summaries: list[dict], out: Path) -> None:
         writer = csv.writer(combined)
         writer.writerow(["seed", "env_steps", "wall_s", "eval_success_rate", "eval_mean_return"])
         for summary in summaries:
-            with open(Path(summary["out"]) / "learning_curve.csv", newline="") as file:
+            with open(Path(summary["out"]) / EVAL_CURVE_CSV, newline="") as file:
                 rows = list(csv.DictReader(file))
             for row in rows:
                 writer.writerow(

@@ -100,8 +100,7 @@ class PeriodicEvaluation:
 
         Better means a higher success rate, then a higher mean return: a tie keeps the earlier policy.
         """
-        if self.every > 0:
-            self.next_at = (env_steps // self.every + 1) * self.every
+        self.skip(env_steps)
         if (success_rate, mean_return) <= (self.best_success_rate, self.best_mean_return):
             return False
         self.best_success_rate, self.best_mean_return = float(success_rate), float(mean_return)
@@ -109,7 +108,7 @@ class PeriodicEvaluation:
         return True
 
     def skip(self, env_steps: int) -> None:
-        """An evaluation failed (e.g. timed out): try again at the next multiple of `every`."""
+        """Schedule the next evaluation at the next multiple of `every` (also after a failed one)."""
         if self.every > 0:
             self.next_at = (env_steps // self.every + 1) * self.every
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
 
-from reliability_helpers import set_parameters, transition_key  # noqa: E402
+from reliability_helpers import set_parameters, stored_transitions, transition_key  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
@@ -163,18 +163,7 @@ def test_two_workers_train_pair_correctly_save_load_and_evaluate(start_node, ros
     assert "64 demonstration transitions" in agent.log()
 
     # Every stored transition is one that a worker really produced, paired within one worker.
-    with np.load(buffer_copy, allow_pickle=False) as data:
-        stored = [
-            transition_key(o, a, r, n, t)
-            for o, a, r, n, t in zip(
-                data["obs"],
-                data["actions"],
-                data["rewards"],
-                data["next_obs"],
-                data["terminated"],
-                strict=True,
-            )
-        ]
+    stored = stored_transitions(buffer_copy)
     assert len(stored) >= 300
     produced = [expected_transitions(np.load(path, allow_pickle=False)) for path in records]
     per_worker = [sum(key in rows for key in stored) for rows in produced]
