@@ -1,25 +1,39 @@
-"""Bookkeeping of the agent node, kept apart from ROS so it can be tested and reasoned about alone.
+"""The simulator workers as seen by the agent, kept apart from ROS so it can be tested alone.
 
-The agent node only translates messages and services; everything that decides *what* to do lives
-here: which workers wait for an action (batched acting), which transitions are stored, episode
-statistics, how many gradient updates are due (update-to-data ratio), and evaluation runs
-(per-worker episode quotas counted only from the reset that started the evaluation).
+Transport only: which workers wait for an action (batched acting), which step messages complete a
+transition (handed to the learner), per-worker episode statistics, stalls, and evaluation runs
+(per-worker episode quotas counted only from the reset that started the evaluation). Every training
+decision (random warm-up, what is stored, the update schedule) is the learner's: a
+`training.session.TrainingSession`, behind the `Learner` protocol.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 import numpy as np
 
-from sac_grasp_ros.protocol import StepMessage, Transition, TransitionAssembler, Verdict
+from sac_grasp_ros.protocol import StepMessage, TransitionAssembler, Verdict
 
-ActFn = Callable[[np.ndarray, bool], np.ndarray]
-StoreFn = Callable[[str, Transition], None]
+KEY_PARTS = ("session", "episode", "step")
+
+
+class Learner(Protocol):
+    """What the pool needs of the trainer (TrainingSession has it)."""
+
+    learning: bool
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray: ...
+
+    def store(
+        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+    ) -> None: ...
+
+    def record_episode(self, episode_return: float, length: int, success: bool | None) -> object: ...
+
+    def update_debt(self) -> int: ...
 
 
 class Phase(Enum):
@@ -34,8 +48,6 @@ class EpisodeResult:
     episode_return: float
     length: int
     success: bool
-    env_steps: int = -1
-    """stored env steps when the episode ended (-1: unknown, e.g. an old checkpoint's curve)"""
 
 
 @dataclass
@@ -61,92 +73,23 @@ class WorkerState:
 
 
 @dataclass
-class UpdateScheduler:
-    """Decides how many gradient updates are due for the env steps collected (UTD ratio)."""
+class WorkerPoolSettings:
+    """How the agent node paces the workers (ROS parameters of the agent node, same names)."""
 
-    utd_ratio: float
-    learning_starts: int
-    batch_size: int
-    updates_done: int = 0
-
-    def due(self, env_steps: int, buffer_size: int) -> int:
-        if env_steps < self.learning_starts or buffer_size < self.batch_size:
-            return 0
-        target = math.floor(self.utd_ratio * (env_steps - self.learning_starts + 1))
-        return max(0, target - self.updates_done)
-
-
-@dataclass
-class PeriodicEvaluation:
-    """When to evaluate during training, and which evaluated policy was best (model selection).
-
-    The best policy is chosen on these periodic evaluations only; a final evaluation on episodes of
-    its own then measures it, so the reported figure is not the maximum of noisy selection scores.
-    """
-
-    every: int
-    """stored env steps between evaluations (0: none); the first one is due at 0"""
-    next_at: int = 0
-    best_success_rate: float = -1.0
-    best_mean_return: float = -math.inf
-    best_env_steps: int = -1
-    """env steps of the best evaluated policy (-1: none evaluated yet)"""
-
-    def due(self, env_steps: int) -> bool:
-        return self.every > 0 and env_steps >= self.next_at
-
-    def record(self, env_steps: int, success_rate: float, mean_return: float) -> bool:
-        """Account an evaluation at `env_steps`; True when its policy is the best so far.
-
-        Better means a higher success rate, then a higher mean return: a tie keeps the earlier policy.
-        """
-        self.skip(env_steps)
-        if (success_rate, mean_return) <= (self.best_success_rate, self.best_mean_return):
-            return False
-        self.best_success_rate, self.best_mean_return = float(success_rate), float(mean_return)
-        self.best_env_steps = int(env_steps)
-        return True
-
-    def skip(self, env_steps: int) -> None:
-        """Schedule the next evaluation at the next multiple of `every` (also after a failed one)."""
-        if self.every > 0:
-            self.next_at = (env_steps // self.every + 1) * self.every
-
-    def counters(self) -> dict[str, float]:
-        """State for checkpoints (a resumed agent keeps its schedule and its best so far)."""
-        values: dict[str, float] = {"periodic_eval.next_at": self.next_at}
-        if self.best_env_steps >= 0:  # checkpoint counters must be finite: no -inf placeholder
-            values.update(
-                {
-                    "periodic_eval.best_success_rate": self.best_success_rate,
-                    "periodic_eval.best_mean_return": self.best_mean_return,
-                    "periodic_eval.best_env_steps": self.best_env_steps,
-                }
-            )
-        return values
-
-    def restore(self, counters: dict[str, float]) -> None:
-        def value(name: str) -> float:
-            return counters.get(f"periodic_eval.{name}", getattr(self, name))
-
-        self.next_at = int(value("next_at"))
-        self.best_success_rate, self.best_mean_return = (
-            float(value("best_success_rate")),
-            float(value("best_mean_return")),
-        )
-        self.best_env_steps = int(value("best_env_steps"))
-
-
-@dataclass
-class AgentCoreSettings:
     batch_wait: float = 0.005
     """seconds to wait for the other workers before acting on a partial batch"""
     stall_timeout: float = 5.0
     """seconds without an answer to a command after which a worker is reset"""
     max_update_debt: int = 8
     """stop acting while more gradient updates than this are owed (keeps the UTD ratio honest)"""
-    success_window: int = 100
-    """episodes in the moving success rate"""
+
+    def validate(self) -> None:
+        for name in ("batch_wait", "stall_timeout"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.max_update_debt < 0:
+            raise ValueError(f"max_update_debt must be >= 0, got {self.max_update_debt!r}")
 
 
 @dataclass
@@ -163,36 +106,57 @@ class EvalRun:
         }
 
 
-class AgentCore:
-    """Turns step messages into actions, stored transitions and statistics for N workers."""
+class WorkerPool:
+    """Turns step messages of N workers into batched actions and transitions for one learner."""
 
     def __init__(
-        self,
-        workers: list[str],
-        act_fn: ActFn,
-        store_fn: StoreFn,
-        scheduler: UpdateScheduler,
-        settings: AgentCoreSettings | None = None,
-        random_act_fn: Callable[[int], np.ndarray] | None = None,
+        self, workers: list[str], learner: Learner, settings: WorkerPoolSettings | None = None
     ) -> None:
         if len(set(workers)) != len(workers) or not workers:
             raise ValueError(f"workers must be a non-empty list of distinct names, got {workers}")
         self.workers = {name: WorkerState(name) for name in workers}
-        self.act_fn = act_fn
-        self.store_fn = store_fn
-        self.random_act_fn = random_act_fn
-        self.scheduler = scheduler
-        self.settings = settings or AgentCoreSettings()
+        self.learner = learner
+        self.settings = settings or WorkerPoolSettings()
         self.assembler = TransitionAssembler()
         self.phase = Phase.RUN
-        self.learning = True
-        self.env_steps = 0
-        """transitions stored for learning"""
         self.total_steps_seen = 0
         """transitions seen in any phase (for throughput measurements)"""
-        self.episodes: list[EpisodeResult] = []
-        self.recent: deque[EpisodeResult] = deque(maxlen=self.settings.success_window)
+        self.commands_sent = 0
+        self.stall_resets = 0
         self.eval_run: EvalRun | None = None
+
+    # -- checkpoint state -------------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """Message counts and the newest key per worker, saved beside the learner's counters: a
+        resumed agent ignores the replayed history up to those keys."""
+        assembler = self.assembler
+        return {
+            "total_steps_seen": self.total_steps_seen,
+            **{f"steps_{verdict.value}": count for verdict, count in assembler.counts.items()},
+            "steps_rejected": assembler.rejected,
+            "episodes_abandoned": assembler.abandoned,
+            "commands_sent": self.commands_sent,
+            "stall_resets": self.stall_resets,
+            **{
+                f"last_key.{name}.{part}": value
+                for name in self.workers
+                if (last := assembler.last(name)) is not None
+                for part, value in zip(KEY_PARTS, last.key, strict=True)
+            },
+        }
+
+    def restore(self, counters: dict[str, int | float]) -> None:
+        assembler = self.assembler
+        for verdict in assembler.counts:
+            assembler.counts[verdict] = int(counters.get(f"steps_{verdict.value}", assembler.counts[verdict]))
+        assembler.abandoned = int(counters.get("episodes_abandoned", assembler.abandoned))
+        self.total_steps_seen = int(counters.get("total_steps_seen", self.total_steps_seen))
+        self.commands_sent = int(counters.get("commands_sent", self.commands_sent))
+        self.stall_resets = int(counters.get("stall_resets", self.stall_resets))
+        for name in self.workers:
+            key = tuple(int(counters.get(f"last_key.{name}.{part}", -1)) for part in KEY_PARTS)
+            if min(key) >= 0:
+                assembler.set_floor(name, key)
 
     # -- incoming -------------------------------------------------------------------------------
     def on_step(self, worker: str, msg: StepMessage, now: float) -> Verdict:
@@ -224,9 +188,11 @@ class AgentCore:
             state.episode_return += transition.reward
             state.episode_length += 1
             self.total_steps_seen += 1
-            if self.phase is Phase.RUN and self.learning:
-                self.store_fn(worker, transition)
-                self.env_steps += 1
+            if self.phase is Phase.RUN and self.learner.learning:
+                self.learner.store(
+                    transition.obs, transition.action, transition.reward, transition.next_obs,
+                    transition.terminated,
+                )  # fmt: skip
         if msg.done:
             self._finish_episode(state, msg, counted)
         return verdict
@@ -238,9 +204,7 @@ class AgentCore:
         return msg.session == session and msg.episode >= episode
 
     def _finish_episode(self, state: WorkerState, msg: StepMessage, counted_for_eval: bool) -> None:
-        result = EpisodeResult(
-            state.name, state.episode_return, state.episode_length, msg.success, self.env_steps
-        )
+        result = EpisodeResult(state.name, state.episode_return, state.episode_length, msg.success)
         if self.phase is Phase.EVAL:
             if (
                 counted_for_eval
@@ -251,8 +215,7 @@ class AgentCore:
                 self.eval_run.episodes.append(result)
                 state.eval_quota -= 1
         elif self.phase is Phase.RUN and state.episode_complete:
-            self.episodes.append(result)
-            self.recent.append(result)
+            self.learner.record_episode(result.episode_return, result.length, result.success)
 
     # -- acting ---------------------------------------------------------------------------------
     def _wants_action(self, state: WorkerState) -> bool:
@@ -271,7 +234,7 @@ class AgentCore:
         waiting = [n for n in names if self._wants_action(self.workers[n])]
         if not waiting:
             return []
-        if self.phase is Phase.RUN and self.learning and self.update_debt() > self.settings.max_update_debt:
+        if self.phase is Phase.RUN and self.learner.update_debt() > self.settings.max_update_debt:
             return []
         busy = [n for n in names if self.workers[n].command_sent_at is not None]
         oldest = min(self.workers[n].ready_since or now for n in waiting)
@@ -279,21 +242,13 @@ class AgentCore:
             return waiting
         return []
 
-    def act(
-        self, names: list[str], now: float, rng: np.random.Generator | None = None
-    ) -> dict[str, np.ndarray]:
+    def act(self, names: list[str], now: float) -> dict[str, np.ndarray]:
         """One batched forward pass for the given workers; marks them as waiting for their step."""
         if not names:
             return {}
         obs = np.stack([self.workers[n].latest.observation for n in names]).astype(np.float32)
-        if self.phase is Phase.RUN and self.learning and self.env_steps < self.scheduler.learning_starts:
-            actions = (
-                self.random_act_fn(len(names)) if self.random_act_fn is not None else self.act_fn(obs, False)
-            )
-        else:
-            deterministic = self.phase is Phase.EVAL or not self.learning
-            actions = self.act_fn(obs, deterministic)
-        actions = np.asarray(actions, dtype=np.float64)
+        deterministic = self.phase is Phase.EVAL or not self.learner.learning
+        actions = np.asarray(self.learner.act(obs, deterministic), dtype=np.float64)
         out = {}
         for name, action in zip(names, actions, strict=True):
             state = self.workers[name]
@@ -301,6 +256,7 @@ class AgentCore:
             state.command_sent_at = now
             state.ready_since = None
             out[name] = action
+        self.commands_sent += len(out)
         return out
 
     def stalled_workers(self, now: float) -> list[str]:
@@ -315,18 +271,6 @@ class AgentCore:
     def forget_command(self, name: str) -> None:
         """The worker is being reset: stop waiting for the answer to its last command."""
         self.workers[name].command_sent_at = None
-
-    # -- learning -------------------------------------------------------------------------------
-    def update_debt(self) -> int:
-        return self.scheduler.due(self.env_steps, self.env_steps)
-
-    def updates_due(self, buffer_size: int) -> int:
-        if not self.learning or self.phase is not Phase.RUN:
-            return 0
-        return self.scheduler.due(self.env_steps, buffer_size)
-
-    def success_rate(self) -> float:
-        return float(np.mean([e.success for e in self.recent])) if self.recent else 0.0
 
     # -- evaluation -----------------------------------------------------------------------------
     def request_eval(self) -> None:
