@@ -33,7 +33,7 @@ class Learner(Protocol):
 
     def record_episode(self, episode_return: float, length: int, success: bool | None) -> object: ...
 
-    def update_debt(self) -> int: ...
+    def hold(self, max_update_debt: int) -> bool: ...
 
 
 class Phase(Enum):
@@ -74,8 +74,18 @@ class WorkerState:
 
 @dataclass
 class WorkerPoolSettings:
-    """How the agent node paces the workers (ROS parameters of the agent node, same names)."""
+    """Which workers the agent drives and how (ROS parameters of the agent node, same names)."""
 
+    workers: list[str] = field(default_factory=list)
+    """worker namespaces (e.g. [worker_0, worker_1]); empty: use num_workers"""
+    num_workers: int = 1
+    """when `workers` is empty: worker_prefix + 0 .. num_workers-1"""
+    worker_prefix: str = "worker_"
+    """namespace prefix used with num_workers"""
+    command_scale: float = 1.0
+    """rad/s per policy unit (the workers' max_joint_velocity)"""
+    eval_timeout: float = 300.0
+    """s an evaluation may take before it is answered with a failure (settable at run time)"""
     batch_wait: float = 0.005
     """seconds to wait for the other workers before acting on a partial batch"""
     stall_timeout: float = 5.0
@@ -84,12 +94,20 @@ class WorkerPoolSettings:
     """stop acting while more gradient updates than this are owed (keeps the UTD ratio honest)"""
 
     def validate(self) -> None:
-        for name in ("batch_wait", "stall_timeout"):
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {self.num_workers!r}")
+        if not (np.isfinite(self.command_scale) and self.command_scale > 0):
+            raise ValueError(f"command_scale must be a finite number > 0, got {self.command_scale!r}")
+        for name in ("batch_wait", "stall_timeout", "eval_timeout"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.max_update_debt < 0:
             raise ValueError(f"max_update_debt must be >= 0, got {self.max_update_debt!r}")
+
+    def worker_names(self) -> list[str]:
+        names = [w.strip("/") for w in self.workers if w.strip("/")]
+        return names or [f"{self.worker_prefix}{i}" for i in range(self.num_workers)]
 
 
 @dataclass
@@ -109,14 +127,13 @@ class EvalRun:
 class WorkerPool:
     """Turns step messages of N workers into batched actions and transitions for one learner."""
 
-    def __init__(
-        self, workers: list[str], learner: Learner, settings: WorkerPoolSettings | None = None
-    ) -> None:
+    def __init__(self, learner: Learner, settings: WorkerPoolSettings) -> None:
+        workers = settings.worker_names()
         if len(set(workers)) != len(workers) or not workers:
             raise ValueError(f"workers must be a non-empty list of distinct names, got {workers}")
         self.workers = {name: WorkerState(name) for name in workers}
         self.learner = learner
-        self.settings = settings or WorkerPoolSettings()
+        self.settings = settings
         self.assembler = TransitionAssembler()
         self.phase = Phase.RUN
         self.total_steps_seen = 0
@@ -234,7 +251,7 @@ class WorkerPool:
         waiting = [n for n in names if self._wants_action(self.workers[n])]
         if not waiting:
             return []
-        if self.phase is Phase.RUN and self.learner.update_debt() > self.settings.max_update_debt:
+        if self.phase is Phase.RUN and self.learner.hold(self.settings.max_update_debt):
             return []
         busy = [n for n in names if self.workers[n].command_sent_at is not None]
         oldest = min(self.workers[n].ready_since or now for n in waiting)

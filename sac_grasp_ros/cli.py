@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
     "export": ("sac_grasp_ros.export", "export a trained policy as TorchScript and ONNX"),
 }
-IN_PROCESS_MODULE = "sac_grasp_ros.training.inprocess"
+IN_PROCESS_MODULE = "sac_grasp_ros.training.cli"
 
 
 def usage() -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.sac import SACConfig
-from sac_grasp_ros.training.dataclass_cli import field_docs
-from sac_grasp_ros.training.inprocess import TrainConfig, build_parser
+from sac_grasp_ros.training.cli import InProcessTraining, parse
 
 SUMMARY_KEYS = {
     "episodes",
@@ -34,18 +34,18 @@ SMALL_RUN = [
     "Pendulum-v1",
     "--seed",
     "0",
-    "--hidden-size",
+    "--sac.hidden-size",
     "32",
-    "--q-hidden-layers",
+    "--sac.q-hidden-layers",
     "1",
-    "--policy-hidden-layers",
+    "--sac.policy-hidden-layers",
     "1",
-    "--learning-starts",
+    "--sac.learning-starts",
     "200",
     "--eval-episodes",
     "2",
     "--no-progress",
-    "--torch-threads",
+    "--sac.torch-threads",
     "1",
 ]
 
@@ -90,7 +90,8 @@ def test_train_resume_and_outputs(tmp_path) -> None:
 
     second = summary_of(
         sac_grasp(
-            ["--resume", str(out), "--total-steps", "800", "--no-progress", "--eval-episodes", "1"], tmp_path
+            ["--resume", "--out", str(out), "--total-steps", "800", "--no-progress", "--eval-episodes", "1"],
+            tmp_path,
         )
     )
     assert second["env_steps"] == 800 and second["episodes"] == 4 and second["num_updates"] == 601
@@ -104,25 +105,42 @@ def test_errors_are_reported_without_a_traceback(tmp_path) -> None:
     assert result.returncode == 2 and "cannot make env 'NoSuchEnv-v9'" in result.stderr
     assert "Traceback" not in result.stderr
     (tmp_path / "demo.npz").write_bytes(b"not a zip")
-    result = sac_grasp([*SMALL_RUN, "--total-steps", "10", "--demos", str(tmp_path / "demo.npz")], tmp_path)
+    result = sac_grasp(
+        [*SMALL_RUN, "--total-steps", "10", "--demo-file", str(tmp_path / "demo.npz")], tmp_path
+    )
     assert result.returncode == 2 and "demo.npz: not a readable demonstration" in result.stderr
-    result = sac_grasp([*SMALL_RUN, "--total-steps", "10", "--resume", str(tmp_path / "nothing")], tmp_path)
+    result = sac_grasp(
+        [*SMALL_RUN, "--total-steps", "10", "--resume", "--out", str(tmp_path / "nothing")], tmp_path
+    )
     assert result.returncode == 2 and "no checkpoint directory" in result.stderr
 
 
-def test_cli_is_generated_from_the_config_dataclasses() -> None:
-    parser = build_parser()
-    defaults = parser.parse_args([])
-    for cls in (TrainConfig, SACConfig):
-        docs = field_docs(cls)
+def test_cli_is_generated_from_the_config_dataclasses(capsys) -> None:
+    defaults = parse([])
+    assert defaults == InProcessTraining()
+    for cls, parsed in ((SACConfig, defaults.sac),):
         for name, value in vars(cls()).items():
-            assert getattr(defaults, name) == value, name
-            assert docs.get(name), f"{cls.__name__}.{name} has no docstring"
-    help_text = parser.format_help()
-    assert "--policy-hidden-layers" in help_text and "number of hidden layers of the policy" in help_text
-    parsed = parser.parse_args(
-        ["--tau", "0.5", "--no-autotune-alpha", "--target-entropy", "none", "--seed", "3"]
-    )
-    assert (parsed.tau, parsed.autotune_alpha, parsed.target_entropy, parsed.seed) == (0.5, False, None, 3)
+            assert getattr(parsed, name) == value, name
     with pytest.raises(SystemExit):
-        parser.parse_args(["--batch-size", "many"])
+        parse(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--sac.policy-hidden-layers" in help_text and "number of hidden layers of the policy" in help_text
+    assert "--total-steps" in help_text and "--eval-every" in help_text  # the trainer's own names
+    parsed = parse(
+        ["--sac.tau", "0.5", "--sac.no-autotune-alpha", "--sac.target-entropy", "None", "--seed", "3"]
+    )
+    assert (parsed.sac.tau, parsed.sac.autotune_alpha, parsed.sac.target_entropy, parsed.trainer.seed) == (
+        0.5,
+        False,
+        None,
+        3,
+    )
+    with pytest.raises(SystemExit):
+        parse(["--sac.batch-size", "many"])
+
+
+def test_a_graph_config_gives_the_in_process_defaults() -> None:
+    parsed = parse(["--config", str(config_file("train")), "--total-steps", "123"])
+    assert parsed.env == "sac_grasp_ros/SawyerGrasp-v0" and parsed.sim.observation == "extended"
+    assert parsed.trainer.total_steps == 123 and parsed.trainer.bc_steps == 3000  # flag over file
+    assert parsed.sac.q_layer_norm and parsed.sac.hidden_size == 256

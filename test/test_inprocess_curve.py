@@ -7,9 +7,11 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig
+from sac_grasp_ros.sac import SACConfig
+from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.curve import EpisodeTracker, LearningCurve, success_from_info
-from sac_grasp_ros.training.loop import ActionScaler, OffPolicyTrainer, evaluate
+from sac_grasp_ros.training.gym_loop import ActionScaler, evaluate, train
+from sac_grasp_ros.training.session import TrainingSession
 
 
 def test_tracker_accounts_each_env_separately() -> None:
@@ -73,11 +75,9 @@ def test_trainer_stores_terminations_but_not_truncations_as_terminal() -> None:
         device="cpu",
         seed=0,
     )
-    sac = SAC(1, 1, config)
-    buffer = ReplayBuffer(100, 1, 1, seed=0)
-    trainer = OffPolicyTrainer(env=env, sac=sac, buffer=buffer, seed=0, log_every=10)
-    trainer.run(40, progress=False)
-    stored = buffer.transitions()
+    session = TrainingSession(TrainingConfig(total_steps=40, on_finish="exit", progress_every=10), config)
+    train(session, env, None, seed=0)
+    sac, stored = session.sac, session.buffer.transitions()
     next_counts = stored["next_obs"][:, 0]
     np.testing.assert_array_equal(stored["terminated"], next_counts >= 3)
     assert (
@@ -85,9 +85,9 @@ def test_trainer_stores_terminations_but_not_truncations_as_terminal() -> None:
     ).any()  # truncated episodes (start 0) kept bootstrapping
     # next_obs is the episode's real last observation, never the reset observation
     np.testing.assert_array_equal(next_counts, stored["obs"][:, 0] + 1)
-    assert sac.num_updates == 31 and trainer.counters.env_steps == 40
-    lengths = [r.episode_length for r in trainer.curve.records]
-    successes = [r.success for r in trainer.curve.records]
+    assert sac.num_updates == 31 and session.env_steps == 40
+    lengths = [r.episode_length for r in session.curve.records]
+    successes = [r.success for r in session.curve.records]
     assert all(length == 2 for length in lengths)
     assert successes == [length == 2 and s for length, s in zip(lengths, successes, strict=True)]
     result = evaluate(gym.wrappers.TimeLimit(CountdownEnv(), max_episode_steps=2), sac, 4, seed=0)

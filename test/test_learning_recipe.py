@@ -1,8 +1,8 @@
 """The grasp recipe's pieces on the real MuJoCo env and the real learner (small and cheap).
 
 Checks that scripted demonstrations are valid learner input (shapes, dtypes, success flags, terminal
-transitions carrying the grasp reward) and that a tiny recipe run writes its evaluation curve. Whether
-the recipe reaches the learning target is measured by bench/learning.py, not asserted here.
+transitions carrying the grasp reward) and that a tiny in-process run of the recipe config writes its
+evaluation curve. Whether the recipe reaches the learning target is measured by bench/learning.py.
 """
 
 from __future__ import annotations
@@ -12,23 +12,21 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
-from sac_grasp_ros.sac import SACConfig, load_demos
-from sac_grasp_ros.training.grasp_recipe import (
-    EVAL_COLUMNS,
-    DemoAnchoredSAC,
-    RecipeConfig,
-    clone_demos,
-    make_env,
-    record_demos,
-    run_recipe,
-    scripted_transitions,
-)
+from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.envs.grasp_env import GraspEnv
+from sac_grasp_ros.paths import config_file
+from sac_grasp_ros.sac import SAC, SACConfig, load_demos
+from sac_grasp_ros.sac.imitation import clone_demos
+from sac_grasp_ros.training.cli import parse, run
+from sac_grasp_ros.training.demo_recording import record_demos, scripted_transitions
+from sac_grasp_ros.training.reporting import EVAL_COLUMNS
 
 
 @pytest.fixture
 def extended_env():
-    env = make_env(RecipeConfig(), seed=0)
+    env = GraspEnv(GraspEnvConfig(random_target=True, observation="extended", reward="shaped", seed=0))
     yield env
     env.close()
 
@@ -77,7 +75,7 @@ def test_cloning_moves_the_deterministic_policy_towards_the_demo_actions(extende
     config = SACConfig(
         hidden_size=64, q_hidden_layers=1, policy_hidden_layers=2, batch_size=64, torch_threads=1, seed=0
     )
-    sac = DemoAnchoredSAC(29, 7, config, bc_per_update=0, bc_lr=3e-4)
+    sac = SAC(29, 7, config)
 
     def error() -> float:
         return float(np.mean((sac.act(data["obs"], deterministic=True) - data["actions"]) ** 2))
@@ -87,39 +85,37 @@ def test_cloning_moves_the_deterministic_policy_towards_the_demo_actions(extende
     assert error() < 0.5 * before
 
 
-def test_tiny_recipe_run_writes_its_evaluation_curve(tmp_path):
-    run = RecipeConfig(
-        total_steps=300,
-        eval_every=200,
-        eval_episodes=2,
-        final_eval_episodes=2,
-        demo_episodes=2,
-        prefill_episodes=2,
-        bc_steps=5,
-        critic_pretrain_steps=5,
-        bc_per_update=1,
-        out=str(tmp_path / "run"),
-    )
-    sac = SACConfig(
-        hidden_size=32,
-        q_hidden_layers=1,
-        policy_hidden_layers=1,
-        batch_size=32,
-        learning_starts=100,
-        device="cpu",
-        torch_threads=1,
-        seed=0,
-    )
-    summary = run_recipe(run, sac)
+def tiny_recipe_config(tmp_path, **agent: object) -> str:
+    """config/train.yaml made small: 2 demo episodes, a few cloning steps, 300 env steps."""
+    config = yaml.safe_load(config_file("train").read_text())
+    config["graph"].update(num_workers=1, demos={"episodes": 2})
+    config["sim_node"]["ros__parameters"].update(markers_every=0, joint_states_every=0)
+    parameters = config["agent_node"]["ros__parameters"]
+    parameters.update(
+        total_steps=300, eval_every=200, periodic_eval_episodes=2, eval_episodes=2, keep_best=False,
+        prefill_from_demos=-1, bc_steps=5, critic_pretrain_steps=5, bc_per_update=1, checkpoint_every=0,
+        progress_every=50,
+    )  # fmt: skip
+    parameters.update(agent)
+    parameters["sac"].update(hidden_size=32, batch_size=32, learning_starts=100, buffer_capacity=5000)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
 
-    with open(tmp_path / "run" / "eval_curve.csv", newline="") as file:
+
+def test_tiny_recipe_run_writes_its_evaluation_curve(tmp_path):
+    out = tmp_path / "run"
+    summary = run(parse(["--config", tiny_recipe_config(tmp_path), "--out", str(out), "--no-progress"]))
+
+    with open(out / "eval_curve.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     # An evaluation right after cloning (0 env steps), then every eval_every and at the end.
     assert [int(row["env_steps"]) for row in rows] == [0, 200, 300]
     assert tuple(rows[0]) == EVAL_COLUMNS
     assert all(0.0 <= float(row["eval_success_rate"]) <= 1.0 for row in rows)
-    assert int(rows[-1]["updates"]) == summary["updates"] == 201  # one per step from step 100 on
-    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
-    written = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert int(rows[-1]["updates"]) == summary["num_updates"] == 201  # one per step from step 100 on
+    assert (out / "learning_curve.png").stat().st_size > 0
+    written = json.loads((out / "result.json").read_text())
     assert written["env_steps"] == 300
-    assert written["scripted_env_steps"] > 0  # demo and prefill steps are reported, not hidden
+    demo_stage = next(stage for stage in written["stages"] if stage.startswith("demos "))
+    assert int(demo_stage.split()[1]) > 0  # demo steps are reported, not hidden

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from sac_grasp_ros.agent_core import PeriodicEvaluation
 from sac_grasp_ros.training.reporting import EVAL_COLUMNS, EvalCurveWriter
+from sac_grasp_ros.training.schedule import PeriodicEvaluation
 
 
 def test_schedule_starts_at_zero_and_follows_multiples_of_every():

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sac_grasp_ros.agent_core import AgentCore, AgentCoreSettings, Phase, UpdateScheduler
+from sac_grasp_ros.agent_core import Phase, WorkerPool, WorkerPoolSettings
 from sac_grasp_ros.protocol import StepMessage
+from sac_grasp_ros.training.schedule import UpdateScheduler
 
 ACT, OBS = 2, 3
 
@@ -29,28 +30,38 @@ def step(
 
 
 class Recorder:
-    def __init__(self) -> None:
-        self.stored: list[tuple[str, object]] = []
-        self.calls: list[tuple[int, bool]] = []
+    """The learner side of the pool, recording what the pool hands it (the real one, TrainingSession,
+    is tested in test_training_session.py); its update schedule is the real UpdateScheduler."""
 
-    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    def __init__(self, learning_starts: int, utd: float) -> None:
+        self.learning = True
+        self.stored: list[tuple] = []
+        self.calls: list[tuple[int, bool]] = []
+        self.episodes: list[tuple[float, int, bool | None]] = []
+        self.scheduler = UpdateScheduler(utd_ratio=utd, learning_starts=learning_starts, batch_size=1)
+
+    @property
+    def env_steps(self) -> int:
+        return len(self.stored)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         self.calls.append((len(obs), deterministic))
         return np.zeros((len(obs), ACT))
 
-    def store(self, worker: str, transition: object) -> None:
-        self.stored.append((worker, transition))
+    def store(self, *transition) -> None:
+        self.stored.append(transition)
+
+    def record_episode(self, episode_return: float, length: int, success: bool | None) -> None:
+        self.episodes.append((episode_return, length, success))
+
+    def hold(self, max_update_debt: int) -> bool:
+        return self.learning and self.scheduler.due(self.env_steps, self.env_steps) > max_update_debt
 
 
 def make_core(workers=("a", "b"), learning_starts: int = 0, utd: float = 1.0, max_debt: int = 100):
-    recorder = Recorder()
-    core = AgentCore(
-        list(workers),
-        recorder.act,
-        recorder.store,
-        UpdateScheduler(utd_ratio=utd, learning_starts=learning_starts, batch_size=1),
-        AgentCoreSettings(batch_wait=0.01, max_update_debt=max_debt),
-    )
-    return core, recorder
+    recorder = Recorder(learning_starts, utd)
+    settings = WorkerPoolSettings(workers=list(workers), batch_wait=0.01, max_update_debt=max_debt)
+    return WorkerPool(recorder, settings), recorder
 
 
 def test_acts_in_one_batch_once_every_worker_has_answered():
@@ -71,9 +82,9 @@ def test_transitions_stored_only_while_learning_and_running():
     core, recorder = make_core(workers=("a",))
     core.on_step("a", step(1, 0, 0), 0.0)
     core.on_step("a", step(1, 0, 1), 0.0)
-    core.learning = False
+    recorder.learning = False
     core.on_step("a", step(1, 0, 2), 0.0)
-    assert core.env_steps == 1 and len(recorder.stored) == 1
+    assert recorder.env_steps == 1 and len(recorder.stored) == 1
     core.act(["a"], 0.0)
     assert recorder.calls[-1] == (1, True)  # learning off acts deterministically
 
@@ -84,23 +95,23 @@ def test_update_scheduler_follows_the_utd_ratio_and_debt_pauses_acting():
     assert scheduler.due(env_steps=13, buffer_size=13) == 2
     scheduler.updates_done = 2
     assert scheduler.due(env_steps=15, buffer_size=15) == 1
-    core, _ = make_core(workers=("a",), max_debt=1)
+    core, recorder = make_core(workers=("a",), max_debt=1)
     for index in range(4):
         core.on_step("a", step(1, 0, index), 0.0)
-    assert core.update_debt() == 4 and core.ready_workers(1.0) == []
-    core.scheduler.updates_done = 4
+    assert recorder.scheduler.due(recorder.env_steps, recorder.env_steps) == 4
+    assert core.ready_workers(1.0) == []
+    recorder.scheduler.updates_done = 4
     assert core.ready_workers(1.0) == ["a"]
 
 
 def test_episode_statistics_and_lost_steps():
-    core, _ = make_core(workers=("a",))
+    core, recorder = make_core(workers=("a",))
     core.on_step("a", step(1, 0, 0), 0.0)
     core.on_step("a", step(1, 0, 1, reward=2.0), 0.0)
     core.on_step("a", step(1, 0, 2, reward=3.0, done=True, success=True), 0.0)
     core.on_step("a", step(1, 1, 0), 0.0)
     core.on_step("a", step(1, 1, 2, done=True), 0.0)  # step 1 lost: return unknown, not reported
-    assert [(e.episode_return, e.length, e.success) for e in core.episodes] == [(5.0, 2, True)]
-    assert core.success_rate() == 1.0
+    assert recorder.episodes == [(5.0, 2, True)]
 
 
 def test_evaluation_counts_quota_from_the_reset_and_stores_nothing():
@@ -138,7 +149,7 @@ def test_evaluation_counts_quota_from_the_reset_and_stores_nothing():
     }
     assert len(recorder.stored) == stored_before
     assert all(deterministic for _, deterministic in recorder.calls[1:])
-    assert core.phase is Phase.RUN and core.episodes == []
+    assert core.phase is Phase.RUN and recorder.episodes == []
 
 
 def test_a_worker_restarted_during_evaluation_finishes_its_quota_in_its_new_session():

@@ -11,8 +11,10 @@ import gymnasium as gym
 import pytest
 import torch
 
-from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig
-from sac_grasp_ros.training.loop import OffPolicyTrainer, evaluate
+from sac_grasp_ros.sac import SAC, SACConfig
+from sac_grasp_ros.training.config import TrainingConfig
+from sac_grasp_ros.training.gym_loop import evaluate, train
+from sac_grasp_ros.training.session import TrainingSession
 
 SOLVED = -250.0  # mean return over 10 deterministic episodes; a random policy scores about -1200
 
@@ -33,14 +35,15 @@ def test_sac_solves_pendulum(one_thread) -> None:
         q_hidden_layers=2,
         policy_hidden_layers=2,
         learning_starts=1000,
+        buffer_capacity=10_000,
         device="cpu",
         seed=seed,
     )
     env = gym.make("Pendulum-v1")
     env.action_space.seed(seed)
-    sac = SAC(3, 1, config)
-    trainer = OffPolicyTrainer(env=env, sac=sac, buffer=ReplayBuffer(10_000, 3, 1, seed=seed), seed=seed)
-    trainer.run(6_000, progress=False)
+    session = TrainingSession(TrainingConfig(total_steps=6_000, on_finish="exit", seed=seed), config)
+    train(session, env, None, seed)
+    sac = session.sac
     before = evaluate(gym.make("Pendulum-v1"), SAC(3, 1, config), 3, seed=1000)  # untrained, for contrast
     result = evaluate(gym.make("Pendulum-v1"), sac, 10, seed=1000)
     assert sac.num_updates == 5_001

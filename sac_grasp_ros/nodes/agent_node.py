@@ -24,9 +24,7 @@ workers simulate while the agent learns.
 from __future__ import annotations
 
 import array
-import dataclasses
 import json
-import math
 import sys
 import time
 from functools import partial
@@ -56,42 +54,12 @@ RUNTIME_SETTABLE = {
 """TrainingConfig parameters that take effect when changed at run time (`ros2 param set`)"""
 
 
-@dataclasses.dataclass
-class AgentNodeSettings:
-    """Parameters of the node itself (the trainer's are TrainingConfig's, the learner's `sac.*`)."""
-
-    workers: list[str] = dataclasses.field(default_factory=list)
-    """worker namespaces (e.g. [worker_0, worker_1]); empty: use num_workers"""
-    num_workers: int = 1
-    """when `workers` is empty: worker_prefix + 0 .. num_workers-1"""
-    worker_prefix: str = "worker_"
-    """namespace prefix used with num_workers"""
-    command_scale: float = 1.0
-    """rad/s per policy unit (the workers' max_joint_velocity)"""
-    eval_timeout: float = 300.0
-    """s an evaluation may take before it is answered with a failure (settable at run time)"""
-
-    def validate(self) -> None:
-        if self.num_workers < 1:
-            raise ValueError(f"num_workers must be >= 1, got {self.num_workers!r}")
-        if not (math.isfinite(self.command_scale) and self.command_scale > 0):
-            raise ValueError(f"command_scale must be a finite number > 0, got {self.command_scale!r}")
-        if not (math.isfinite(self.eval_timeout) and self.eval_timeout >= 0):
-            raise ValueError(f"eval_timeout must be a finite number >= 0, got {self.eval_timeout!r}")
-
-    def worker_names(self) -> list[str]:
-        names = [w.strip("/") for w in self.workers if w.strip("/")]
-        return names or [f"{self.worker_prefix}{i}" for i in range(self.num_workers)]
-
-
 class AgentNode(Node):
     """The SAC agent (see the module docstring)."""
 
     def __init__(self) -> None:
         super().__init__("agent_node")
         try:
-            self.settings = AgentNodeSettings(**declare_dataclass(self, AgentNodeSettings))
-            self.settings.validate()
             config = TrainingConfig(**declare_dataclass(self, TrainingConfig))
             pool_settings = WorkerPoolSettings(**declare_dataclass(self, WorkerPoolSettings))
             pool_settings.validate()
@@ -104,8 +72,8 @@ class AgentNode(Node):
         except (ValueError, TypeError) as error:
             raise StartupError(f"agent_node: invalid parameters: {error}") from error
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.worker_names = self.settings.worker_names()
-        self.pool = WorkerPool(self.worker_names, self.session, pool_settings)
+        self.pool = WorkerPool(self.session, pool_settings)
+        self.worker_names = list(self.pool.workers)
         self.command_pubs, self.step_subs, self.reset_clients = {}, {}, {}
         for name in self.worker_names:
             topic = f"/{name}/{common.COMMAND_TOPIC}"
@@ -155,11 +123,11 @@ class AgentNode(Node):
         self.last_progress_step = self.pool.total_steps_seen
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        if [p for p in params if p.name == "eval_timeout"]:
-            settings, reason = apply_parameter_changes(self.settings, params, {"eval_timeout"})
+        if timeouts := [p for p in params if p.name == "eval_timeout"]:
+            settings, reason = apply_parameter_changes(self.pool.settings, timeouts, {"eval_timeout"})
             if settings is None:
                 return SetParametersResult(successful=False, reason=reason)
-            self.settings = settings
+            self.pool.settings = settings
             params = [p for p in params if p.name != "eval_timeout"]
         if params:
             config, reason = apply_parameter_changes(self.session.config, params, RUNTIME_SETTABLE)
@@ -223,10 +191,10 @@ class AgentNode(Node):
         pool, timeout = self.pool, self.pool.settings.stall_timeout
         if self.eval_future is None or pool.phase is Phase.RUN:
             return
-        if now - self.eval_started > self.settings.eval_timeout:
+        if now - self.eval_started > self.pool.settings.eval_timeout:
             pool.end_eval()
             self.eval_resets.clear()
-            return self._finish_eval(False, f"evaluation timed out after {self.settings.eval_timeout} s")
+            return self._finish_eval(False, f"evaluation timed out after {self.pool.settings.eval_timeout} s")
         if pool.phase is Phase.DRAIN:
             if not self.eval_resets and (pool.drained() or now - self.eval_started > timeout):
                 for name in self.worker_names:
@@ -287,7 +255,7 @@ class AgentNode(Node):
             return
         for name, action in self.pool.act(ready, now).items():
             command = Float64MultiArray(
-                data=array.array("d", (action * self.settings.command_scale).tolist())
+                data=array.array("d", (action * self.pool.settings.command_scale).tolist())
             )
             self.command_pubs[name].publish(command)
 
@@ -306,18 +274,19 @@ class AgentNode(Node):
     def _drive_training(self) -> None:
         """The session's decisions, in its order: evaluate when due, learn, checkpoint, finish."""
         session = self.session
-        if self.eval_future is None and self.pool.phase is Phase.RUN:
-            if session.evaluation_due():
-                self._start_eval("periodic", session.config.periodic_eval_episodes)
-            elif session.finish_due():
-                then = session.finish()
-                if then == "exit":
-                    self.exit_code = 0
-                elif then == "evaluate":
-                    self._start_eval("final", session.config.eval_episodes)
-        if self.pool.phase is Phase.RUN:
-            session.learn()
-            session.maybe_checkpoint()
+        if self.eval_future is not None or self.pool.phase is not Phase.RUN:
+            return
+        if session.evaluation_due():
+            self._start_eval("periodic", session.config.periodic_eval_episodes)
+            return
+        session.learn()
+        session.maybe_checkpoint()
+        if session.finish_due():
+            then = session.finish()
+            if then == "exit":
+                self.exit_code = 0
+            elif then == "evaluate":
+                self._start_eval("final", session.config.eval_episodes)
 
     def _publish_progress(self) -> None:
         session, pool = self.session, self.pool

@@ -1,8 +1,7 @@
 """Learning from demonstrations on top of SAC: behaviour cloning, critic pretraining, demo anchoring.
 
-Shared by the in-process grasp recipe (`training/grasp_recipe.py`) and the ROS agent node, so both
-run one implementation of the stages that make SAC learn the grasp from a few thousand env steps
-(see docs/learning.md). Imports no rclpy.
+Used by `training.session.TrainingSession`, the one trainer of every entry point: the stages that
+make SAC learn the grasp from a few thousand env steps (see docs/learning.md). Imports no rclpy.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import torch
 
 from sac_grasp_ros.sac import losses
 from sac_grasp_ros.sac.agent import SAC, BatchSource, sample_mixed
-from sac_grasp_ros.sac.config import SACConfig
 
 BC_CLIP = 0.995
 """Demo actions are clipped to +/- this before atanh (the scripted controller saturates at 1.0)."""
@@ -109,26 +107,3 @@ class DemoAnchor:
             return None
         steps = self.bc_per_update * num_updates
         return clone_demos_tensor(self.sac, demo, steps, self.sac.config.batch_size, optimiser=self.optimiser)
-
-
-class DemoAnchoredSAC(SAC):
-    """SAC whose every update is followed by `bc_per_update` behaviour-cloning steps (`DemoAnchor`)."""
-
-    def __init__(
-        self, obs_dim: int, act_dim: int, config: SACConfig, bc_per_update: int, bc_lr: float
-    ) -> None:
-        super().__init__(obs_dim, act_dim, config)
-        self.anchor = DemoAnchor(self, bc_per_update, bc_lr)
-
-    @property
-    def bc_per_update(self) -> int:
-        return self.anchor.bc_per_update
-
-    def update_from_tensors(
-        self, buffer: BatchSource, num_updates: int, demo: BatchSource | None = None
-    ) -> dict[str, torch.Tensor]:
-        metrics = super().update_from_tensors(buffer, num_updates, demo)
-        loss = self.anchor.after_updates(demo, num_updates)
-        if loss is not None:
-            metrics["bc_loss"] = loss
-        return metrics

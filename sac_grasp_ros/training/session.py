@@ -115,7 +115,10 @@ class TrainingSession:
             return
         if self.config.demo_file:  # checked against the env's dims: demos of another layout are refused
             self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
-            self.log.info(f"{len(self.demos)} demonstration transitions from {self.config.demo_file}")
+            self._stage(
+                f"demos {len(self.demos)}",
+                f"{len(self.demos)} demonstration transitions from {self.config.demo_file}",
+            )
         self.sac = SAC(obs_dim, act_dim, self.sac_config)
         self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.config.seed)
         if self.demos is not None:
@@ -196,9 +199,13 @@ class TrainingSession:
             return 0
         return self.scheduler.due(self.env_steps, len(self.buffer))
 
-    def update_debt(self) -> int:
-        """Updates owed whatever the buffer holds: the caller stops acting when too many are owed."""
-        return self.scheduler.due(self.env_steps, self.env_steps) if self.learning else 0
+    def hold(self, max_update_debt: int) -> bool:
+        """Whether the envs should wait instead of stepping: more than `max_update_debt` updates are
+        owed (keeps the UTD ratio honest), or the step budget is spent and the finish is pending."""
+        if not self.learning:
+            return False
+        budget_spent = bool(self.config.total_steps) and self.env_steps >= self.config.total_steps
+        return budget_spent or self.scheduler.due(self.env_steps, self.env_steps) > max_update_debt
 
     def learn(self) -> int:
         """Run the updates due, at most `max_updates_per_loop`; returns how many ran.
@@ -245,7 +252,8 @@ class TrainingSession:
         """Account a periodic evaluation (JSON summary with success_rate, mean_return, episodes):
         eval curve, TensorBoard, and with keep_best the policy when it is the best so far."""
         steps = self.env_steps
-        rate, mean_return = float(summary["success_rate"]), float(summary["mean_return"])
+        # An env that reports no success (e.g. Pendulum) is ranked by its return alone.
+        rate, mean_return = float(summary["success_rate"] or 0.0), float(summary["mean_return"])
         self.stages.append(f"eval@{steps}")
         note = ""
         if self.periodic.record(steps, rate, mean_return) and self.config.keep_best:
@@ -329,6 +337,8 @@ class TrainingSession:
         step the run took; also written atomically to result_file."""
         if ok:
             summary = json.loads(outcome) if isinstance(outcome, str) else dict(outcome)
+            if self.final_policy["policy"] == "last" and self.reporter is not None:  # a point of the curve
+                self._report_evaluation(float(summary["success_rate"] or 0.0), float(summary["mean_return"]))
             result = {
                 **summary,
                 **self.final_policy,
