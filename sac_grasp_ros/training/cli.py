@@ -172,7 +172,7 @@ def run(args: InProcessTraining) -> dict[str, Any]:
         "mean_return": finite_or_none(curve.mean_return(SUCCESS_WINDOW)),
         "success_rate": curve.success_rate(SUCCESS_WINDOW),
         "env_steps": session.env_steps,
-        "num_updates": session.sac.num_updates,
+        "num_updates": session.updates_done,
         "wall_s": round(time.perf_counter() - started, 3),
         "eval_episodes": result.get("episodes", 0),
         "eval_mean_return": finite_or_none(result.get("mean_return")),
