@@ -16,7 +16,7 @@ from enum import Enum
 
 import numpy as np
 
-from sac_grasp_ros.protocol import StepMessage, Transition, TransitionAssembler, Verdict
+from sac_grasp_ros.graph.protocol import StepMessage, Transition, TransitionAssembler, Verdict
 
 ActFn = Callable[[np.ndarray, bool], np.ndarray]
 StoreFn = Callable[[str, Transition], None]

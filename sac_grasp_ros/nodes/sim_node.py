@@ -39,8 +39,8 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayou
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros import protocol
 from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
+from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,
