@@ -10,7 +10,7 @@ import yaml
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launcher
-from sac_grasp_ros.graph.spec import build_node_specs, load_config
+from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, build_node_specs, load_config
 
 
 def test_deploy_graph_is_a_realtime_robot_stand_in_plus_the_policy_node():
@@ -27,6 +27,7 @@ def test_deploy_graph_is_a_realtime_robot_stand_in_plus_the_policy_node():
     )  # fmt: skip
     assert sim.parameters["step_mode"] == "realtime" and sim.parameters["seed"] == 4  # always realtime
     assert sim.remappings == {"velocity_controller/commands": "/velocity_controller/commands"}
+    assert policy.parameters["command_topic"] == DEPLOY_COMMAND_TOPIC  # the config says the default
     assert policy.parameters["policy"] == "/p" and policy.parameters["rate"] == 20.0
     custom = build_node_specs(config, "deploy", policy_overrides={"command_topic": "/arm/commands"})
     assert custom[0].remappings == {"velocity_controller/commands": "/arm/commands"}

@@ -35,7 +35,9 @@ import yaml
 PACKAGE = "sac_grasp_ros"
 ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
-DEPLOY_COMMAND_TOPIC = "/velocity_controller/commands"
+SIM_COMMAND_TOPIC = "velocity_controller/commands"
+"""where a simulator takes joint-velocity commands, relative to its namespace (nodes.common.COMMAND_TOPIC)"""
+DEPLOY_COMMAND_TOPIC = f"/{SIM_COMMAND_TOPIC}"
 """policy_node's default command topic (a ros2_control JointGroupVelocityController `velocity_controller`)"""
 
 
@@ -304,7 +306,7 @@ def deploy_node_specs(
             parameters=sim,
             respawn=shape.respawn_workers,
             respawn_delay=shape.respawn_delay,
-            remappings={"velocity_controller/commands": command_topic},
+            remappings={SIM_COMMAND_TOPIC: command_topic},
         ),
         NodeSpec(executable="policy_node", name="policy_node", namespace="/", parameters=policy_params),
     ]
