@@ -6,13 +6,13 @@
 
 policy_node reads /joint_states and /target_pose and publishes Float64MultiArray joint velocities on
 command_topic; the simulator (realtime, root namespace) listens there. The nodes come from
-sac_grasp_ros.graph.build_node_specs (role "deploy"), like `sac-grasp deploy` without ROS tools.
+sac_grasp_ros.graph.arguments (role "deploy"), like `sac-grasp deploy` without ROS tools.
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
 from launch import LaunchDescription
-from sac_grasp_ros import launch_support
+from sac_grasp_ros.graph import launch_support
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -3,13 +3,14 @@
     ros2 launch sac_grasp_ros test.launch.py policy:=/path/to/checkpoints/latest rviz:=true
     ros2 service call /evaluate std_srvs/srv/Trigger
 
-With evaluate:=true the agent evaluates once (eval_episodes from the config) and exits.
+With evaluate:=true the agent evaluates once (eval_episodes), writes <out>/result.json and exits.
+The nodes come from sac_grasp_ros.graph.arguments, like `sac-grasp test` without ROS tools.
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
 from launch import LaunchDescription
-from sac_grasp_ros import launch_support
+from sac_grasp_ros.graph import launch_support
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -20,8 +21,12 @@ def generate_launch_description() -> LaunchDescription:
                 "policy checkpoint directory (training writes <out>/checkpoints/latest)"
             ),
             DeclareLaunchArgument(
-                "evaluate", default_value="false", description="evaluate once, print the result and exit"
+                "evaluate", default_value="false", description="evaluate once, write the result and exit"
             ),
+            DeclareLaunchArgument(
+                "eval_episodes", default_value="", description="episodes to evaluate (empty: from the config)"
+            ),
+            launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
             launch_support.rviz_action(),
         ]

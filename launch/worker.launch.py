@@ -8,7 +8,7 @@ The agent must list these namespaces (e.g. worker_4, worker_5) in its `workers` 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
 from launch import LaunchDescription
-from sac_grasp_ros import launch_support
+from sac_grasp_ros.graph import launch_support
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import importlib
 import sys
 
+LAUNCHER = "sac_grasp_ros.graph.launcher"
+"""`sac-grasp train|test|worker|deploy`: one module, the role is its first argument"""
 # subcommand -> (module, one-line help). `train --in-process` is routed separately below.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("sac_grasp_ros.launcher", "train through the ROS 2 graph (sim workers + agent) from config/"),
-    "test": ("sac_grasp_ros.launcher", "deploy a trained policy on one simulator worker and evaluate it"),
-    "worker": ("sac_grasp_ros.launcher", "run simulator workers only (extra hosts on the same ROS domain)"),
+    "train": (LAUNCHER, "train through the ROS 2 graph (sim workers + agent) from config/"),
+    "test": (LAUNCHER, "deploy a trained policy on one simulator worker and evaluate it"),
+    "worker": (LAUNCHER, "run simulator workers only (extra hosts on the same ROS domain)"),
     "deploy": (
-        "sac_grasp_ros.launcher",
+        LAUNCHER,
         "drive a ros2_control velocity controller with a trained policy (sim plays the robot)",
     ),
     "record-demos": (
-        "sac_grasp_ros.training.demo_recording",
+        "sac_grasp_ros.graph.prepare",
         "record scripted grasp demonstrations with a config's simulator settings",
     ),
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(IN_PROCESS_MODULE)
         return int(module.main(rest) or 0)
     module = importlib.import_module(SUBCOMMANDS[command][0])
-    if SUBCOMMANDS[command][0] == "sac_grasp_ros.launcher":  # it takes the role as argv[0]
+    if SUBCOMMANDS[command][0] == LAUNCHER:  # it takes the role as argv[0]
         return int(module.main([command, *rest]) or 0)
     return int(module.main(rest) or 0)
 

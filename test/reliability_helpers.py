@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sac_grasp_ros import protocol
+from sac_grasp_ros.graph import protocol
 
 ACT, OBS = 7, 17
 ROW = protocol.HEADER_SIZE + ACT + OBS

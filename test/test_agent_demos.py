@@ -19,7 +19,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not ins
 from std_msgs.msg import Int64  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from sac_grasp_ros.training.demo_recording import record_scripted_demos  # noqa: E402
+from sac_grasp_ros.envs.demos import record_scripted_demos  # noqa: E402
 
 SIM = {
     "random_target": True,

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sac_grasp_ros import graph, launcher, paths
+from sac_grasp_ros import paths
+from sac_grasp_ros.graph import launcher
+from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, build_node_specs, load_config
 
 
 def test_deploy_graph_is_a_realtime_robot_stand_in_plus_the_policy_node():
-    config = graph.load_config(paths.config_file("deploy"))
-    sim, policy = graph.build_node_specs(
+    config = load_config(paths.config_file("deploy"))
+    sim, policy = build_node_specs(
         config,
         "deploy",
         {"seed": 4},
@@ -25,11 +27,12 @@ def test_deploy_graph_is_a_realtime_robot_stand_in_plus_the_policy_node():
     )  # fmt: skip
     assert sim.parameters["step_mode"] == "realtime" and sim.parameters["seed"] == 4  # always realtime
     assert sim.remappings == {"velocity_controller/commands": "/velocity_controller/commands"}
+    assert policy.parameters["command_topic"] == DEPLOY_COMMAND_TOPIC  # the config says the default
     assert policy.parameters["policy"] == "/p" and policy.parameters["rate"] == 20.0
-    custom = graph.build_node_specs(config, "deploy", policy_overrides={"command_topic": "/arm/commands"})
+    custom = build_node_specs(config, "deploy", policy_overrides={"command_topic": "/arm/commands"})
     assert custom[0].remappings == {"velocity_controller/commands": "/arm/commands"}
     # The other roles have no remappings and no policy node.
-    assert all(not spec.remappings for spec in graph.build_node_specs(config, "worker"))
+    assert all(not spec.remappings for spec in build_node_specs(config, "worker"))
 
 
 def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):

@@ -1,7 +1,7 @@
 """Property-based fuzzing of graph config files (what `sac-grasp train --config F` reads first).
 
 hypothesis (derandomized) writes random text, malformed YAML and well-formed YAML with wrong
-types, unknown keys and odd values; `graph.load_config` + `graph.build_node_specs` (for every role)
+types, unknown keys and odd values; `graph.spec.load_config` + `build_node_specs` (for every role)
 must either produce node specs or raise ValueError with a message, never another exception. The
 launcher itself is run on a few of the bad files: exit code 2, one line naming the file, no
 traceback, and no node started.
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import record_figures
 
-from sac_grasp_ros import graph
+from sac_grasp_ros.graph.spec import ROLES, SECTIONS, build_node_specs, load_config
 
 FUZZ = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
@@ -57,7 +57,7 @@ section = st.one_of(
 configs = st.one_of(
     values,
     st.dictionaries(
-        st.sampled_from([*graph.SECTIONS, "unknown"]),
+        st.sampled_from([*SECTIONS, "unknown"]),
         st.one_of(st.dictionaries(graph_keys, values, max_size=5), section),
         max_size=4,
     ),
@@ -67,9 +67,9 @@ configs = st.one_of(
 def _check(path: Path, counts: dict[str, int]) -> None:
     counts["tried"] += 1
     try:
-        config = graph.load_config(path)
-        for role in graph.ROLES:
-            graph.build_node_specs(config, role)
+        config = load_config(path)
+        for role in ROLES:
+            build_node_specs(config, role)
     except ValueError as error:
         assert str(error), "an error without a message"
         counts["refused"] += 1

@@ -27,7 +27,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not ins
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
-from sac_grasp_ros import protocol  # noqa: E402
+from sac_grasp_ros.graph import protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STEP_QOS  # noqa: E402
 
 ACT, OBS = 7, 17

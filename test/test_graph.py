@@ -1,21 +1,25 @@
-"""Config -> node specs (the single source of truth of launch files and launcher), and the
-launcher's translation into processes, parameter files and environment."""
+"""Config -> node specs, launch arguments -> node specs (the same for launch files and launcher), and
+the launcher's translation into processes, parameter files and environment."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sac_grasp_ros import graph, launcher, paths
+from sac_grasp_ros import paths
+from sac_grasp_ros.graph import launcher
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, launch_node_specs
+from sac_grasp_ros.graph.spec import ROLES, DemoSettings, build_node_specs, graph_config, load_config
 
 
 @pytest.mark.parametrize("name", ["train", "train_quick", "train_original", "test"])
 def test_shipped_configs_build_a_graph(name):
-    config = graph.load_config(paths.config_file(name))
-    specs = graph.build_node_specs(config, "train")
+    config = load_config(paths.config_file(name))
+    specs = build_node_specs(config, "train")
     sims = [s for s in specs if s.executable == "sim_node"]
     (agent,) = [s for s in specs if s.executable == "agent_node"]
     assert len(sims) == config["graph"]["num_workers"]
@@ -24,12 +28,12 @@ def test_shipped_configs_build_a_graph(name):
 
 
 def test_overrides_seeds_and_worker_ranges():
-    config = graph.load_config(paths.config_file("train"))
-    specs = graph.build_node_specs(config, "worker", {"num_workers": 3, "first_index": 4, "seed": 10})
+    config = load_config(paths.config_file("train"))
+    specs = build_node_specs(config, "worker", {"num_workers": 3, "first_index": 4, "seed": 10})
     assert [s.namespace for s in specs] == ["/worker_4", "/worker_5", "/worker_6"]
     assert [s.parameters["seed"] for s in specs] == [14, 15, 16]
     assert all(s.respawn and s.module == "sac_grasp_ros.nodes.sim_node" for s in specs)
-    train = graph.build_node_specs(config, "train", {"num_workers": 2}, {"total_steps": 7})
+    train = build_node_specs(config, "train", {"num_workers": 2}, {"total_steps": 7})
     assert train[-1].parameters["total_steps"] == 7 and train[-1].parameters["seed"] == 0
     assert (
         train[-1].parameters["command_scale"] == config["sim_node"]["ros__parameters"]["max_joint_velocity"]
@@ -37,13 +41,13 @@ def test_overrides_seeds_and_worker_ranges():
 
 
 def test_remote_workers_are_driven_by_the_agent_but_not_started_here():
-    config = graph.load_config(paths.config_file("train"))
-    specs = graph.build_node_specs(config, "train", {"num_workers": 2, "remote_workers": 3})
+    config = load_config(paths.config_file("train"))
+    specs = build_node_specs(config, "train", {"num_workers": 2, "remote_workers": 3})
     assert [s.namespace for s in specs if s.executable == "sim_node"] == ["/worker_0", "/worker_1"]
     agent = specs[-1].parameters
     assert agent["workers"] == ["worker_0", "worker_1", "worker_2", "worker_3", "worker_4"]
     args = launcher.parse_args(["train", "--num-workers", "1", "--remote-workers", "2"])
-    assert graph.graph_config(config, num_workers=1, remote_workers=args.remote_workers).remote_workers == 2
+    assert graph_config(config, num_workers=1, remote_workers=args.remote_workers).remote_workers == 2
 
 
 @pytest.mark.parametrize(
@@ -60,7 +64,7 @@ def test_bad_configs_are_named(tmp_path: Path, section, error):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(section))
     with pytest.raises(ValueError, match=error):
-        graph.build_node_specs(graph.load_config(path), "train")
+        build_node_specs(load_config(path), "train")
 
 
 def test_launcher_writes_params_files_and_commands(tmp_path: Path):
@@ -99,3 +103,118 @@ def test_test_role_without_policy_is_a_clear_error(tmp_path: Path, capsys: pytes
     code = launcher.main(["test", "--policy", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
     assert code == 2
     assert "no policy checkpoint" in capsys.readouterr().err
+
+
+def test_graph_demos_are_a_typed_setting():
+    config = {"graph": {"demos": {"episodes": 3, "seed": 9}}}
+    assert graph_config(config).demos == DemoSettings(episodes=3, seed=9)
+    assert graph_config({"graph": {"demos": {"episodes": 3}}}).demos == DemoSettings(episodes=3, seed=None)
+    assert graph_config({"graph": {"demos": None}}).demos is None
+    for demos, message in (
+        ({}, "graph.demos.episodes is missing"),
+        ({"episodes": True}, "graph.demos.episodes must be an integer >= 1"),
+        ({"episodes": 2, "seed": -1}, "graph.demos.seed must be an integer >= 0"),
+        ({"episodes": 2, 7: 1}, r"unknown graph.demos option\(s\) \[7\]"),
+        ([2], "graph.demos must be a mapping"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            graph_config({"graph": {"demos": demos}})
+
+
+SHIPPED = str(paths.models_dir() / SHIPPED_POLICY)
+
+
+def _small_training_config(tmp_path: Path) -> str:
+    """train_quick.yaml with two demo episodes: the preparation records them in a few seconds."""
+    config = load_config(paths.config_file("train_quick"))
+    config["graph"]["demos"] = {"episodes": 2}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def _launch_values(role: str, **values: str) -> dict[str, str]:
+    """What ros2 launch hands graph_actions: every declared argument (strings, empty = unset)."""
+    declared = {name: "" for name in ROLE_ARGUMENTS[role]}
+    return {**declared, "rviz": "false", "robot_state_publisher": "true", **values}
+
+
+def test_launch_files_and_launcher_start_the_same_training_nodes(tmp_path: Path):
+    config, out = _small_training_config(tmp_path), str(tmp_path / "run")
+    options = ["--num-workers", "3", "--seed", "5", "--remote-workers", "1", "--total-steps", "40"]
+    options += ["--eval-episodes", "4", "--step-mode", "realtime", "--out", out]
+    launched = launch_node_specs(
+        "train",
+        _launch_values(
+            "train", config=config, num_workers="3", seed="5", remote_workers="1", total_steps="40",
+            eval_episodes="4", step_mode="realtime", out=out,
+        ),
+    )  # fmt: skip
+    started = launcher.build_specs(launcher.parse_args(["train", "--config", config, *options]), Path(out))
+    assert started == launched
+    agent = launched[-1].parameters
+    run = (tmp_path / "run").resolve()
+    assert agent["report_dir"] == str(run) and agent["result_file"] == str(run / "result.json")
+    assert agent["checkpoint_dir"] == str(run / "checkpoints" / "latest")
+    assert agent["env_file"] == str(run / "env.yaml") and agent["demo_file"] == str(run / "demos.npz")
+    assert (run / "env.yaml").is_file() and (run / "demos.npz").is_file()  # a visible run directory
+    assert (agent["total_steps"], agent["eval_episodes"], agent["seed"]) == (40, 4, 5)
+    assert [s.parameters["step_mode"] for s in launched[:-1]] == ["realtime"] * 3
+
+
+def test_launch_files_and_launcher_start_the_same_test_worker_and_deploy_nodes(tmp_path: Path):
+    out = str(tmp_path / "run")
+    cases = [
+        (
+            ["test", "--policy", SHIPPED, "--eval-episodes", "3", "--seed", "7", "--out", out],
+            _launch_values(
+                "test", config=str(paths.config_file("test")), policy=SHIPPED, evaluate="false",
+                eval_episodes="3", seed="7", out=out,
+            ),
+        ),
+        (
+            ["worker", "--num-workers", "2", "--first-index", "4", "--step-mode", "lockstep"],
+            _launch_values(
+                "worker", config=str(paths.config_file("train")), num_workers="2", first_index="4",
+                step_mode="lockstep",
+            ),
+        ),
+        (
+            ["deploy", "--policy", SHIPPED, "--command-topic", "/arm/commands", "--seed", "2"],
+            _launch_values(
+                "deploy", config=str(paths.config_file("deploy")), policy=SHIPPED,
+                command_topic="/arm/commands", seed="2",
+            ),
+        ),
+    ]  # fmt: skip
+    for argv, values in cases:
+        started = launcher.build_specs(launcher.parse_args(argv), Path(out))
+        assert started == launch_node_specs(argv[0], values), argv[0]
+    test_agent = launcher.build_specs(launcher.parse_args(cases[0][0]), Path(out))[-1].parameters
+    run = (tmp_path / "run").resolve()
+    assert test_agent["checkpoint_dir"] == str(run / "checkpoints" / "latest")
+    assert test_agent["load_on_start"] == str(Path(SHIPPED).resolve()) and test_agent["learning"] is False
+    assert test_agent["on_finish"] == "idle"  # the launcher calls /evaluate itself
+    evaluating = launch_node_specs("test", {**cases[0][1], "evaluate": "True"})[-1].parameters
+    assert (evaluating["on_finish"], evaluating["total_steps"]) == ("evaluate_and_exit", 0)
+    assert evaluating["result_file"] == str(run / "result.json")
+
+
+def test_launch_argument_strings_are_checked_and_named():
+    config = str(paths.config_file("train"))
+    args = LaunchArguments.from_strings("worker", {"config": config, "num_workers": " 2 ", "policy": "x"})
+    assert (args.num_workers, args.policy, args.first_index) == (2, None, None)  # policy is not a worker's
+    for role, values, message in (
+        ("worker", {"config": config, "num_workers": "two"}, "argument num_workers must be an integer"),
+        ("test", {"config": config, "evaluate": "maybe"}, "launch argument evaluate must be true or false"),
+        ("train", {"config": ""}, "launch argument config is empty"),
+        ("trian", {"config": config}, "unknown role 'trian'"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            LaunchArguments.from_strings(role, values)
+
+
+def test_every_launch_argument_belongs_to_a_role():
+    declared = {name for names in ROLE_ARGUMENTS.values() for name in names}
+    assert declared == {f.name for f in fields(LaunchArguments)} - {"role"}
+    assert set(ROLE_ARGUMENTS) == set(ROLES)

@@ -14,10 +14,12 @@ import pytest
 import torch
 import yaml
 
-from sac_grasp_ros import cli, graph, paths
+from sac_grasp_ros import cli, paths
+from sac_grasp_ros.envs.demos import DEMO_SEED_OFFSET, record_scripted_demos
+from sac_grasp_ros.graph.prepare import record_config_demos, write_env_file
+from sac_grasp_ros.graph.spec import build_node_specs, load_config, node_parameters
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_demos
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
-from sac_grasp_ros.training.demo_recording import record_scripted_demos
 
 OBS, ACT = 6, 3
 
@@ -103,7 +105,7 @@ def test_demo_anchored_sac_keeps_the_policy_near_the_demos_during_updates():
 
 
 def test_record_scripted_demos_uses_sim_node_parameters(tmp_path: Path):
-    params = graph.node_parameters(graph.load_config(paths.config_file("train")), "sim_node")
+    params = node_parameters(load_config(paths.config_file("train")), "sim_node")
     stats = record_scripted_demos(params, episodes=2, seed=4, path=tmp_path / "d.npz")
     assert stats.episodes == 2 and stats.successes == 2
     demos = load_demos(tmp_path / "d.npz", obs_dim=29, act_dim=7)  # extended observation of train.yaml
@@ -124,13 +126,13 @@ def test_record_demos_subcommand(tmp_path: Path, capsys):
 
 
 def test_graph_demos_are_recorded_with_the_config_and_validated(tmp_path: Path):
-    config = graph.load_config(paths.config_file("train"))
+    config = load_config(paths.config_file("train"))
     config["graph"]["demos"] = {"episodes": 2}
-    path, stats = graph.record_config_demos(config, tmp_path, {"seed": 3})
-    assert stats["seed"] == graph.DEMO_SEED_OFFSET + 3 and stats["episodes"] == 2
+    path, stats = record_config_demos(config, tmp_path, {"seed": 3})
+    assert stats["seed"] == DEMO_SEED_OFFSET + 3 and stats["episodes"] == 2
     assert len(load_demos(path, 29, 7)) == stats["transitions"]
     config["graph"]["demos"] = None
-    assert graph.record_config_demos(config, tmp_path) is None
+    assert record_config_demos(config, tmp_path) is None
     for bad, message in (
         ({"episodes": 0}, "episodes"),
         ({"episodes": 2, "bogus": 1}, "bogus"),
@@ -139,7 +141,7 @@ def test_graph_demos_are_recorded_with_the_config_and_validated(tmp_path: Path):
         bad_file = tmp_path / "bad.yaml"
         bad_file.write_text(yaml.safe_dump({"graph": {"demos": bad}}))
         with pytest.raises(ValueError, match=message):
-            graph.build_node_specs(graph.load_config(bad_file), "train")
+            build_node_specs(load_config(bad_file), "train")
 
 
 def test_trained_policies_carry_the_workers_env_settings(tmp_path: Path):
@@ -148,7 +150,7 @@ def test_trained_policies_carry_the_workers_env_settings(tmp_path: Path):
     from sac_grasp_ros.envs.config import read_env_config
     from sac_grasp_ros.sac import load_checkpoint, save_checkpoint
 
-    env_file = graph.write_env_file(graph.load_config(paths.config_file("train")), tmp_path)
+    env_file = write_env_file(load_config(paths.config_file("train")), tmp_path)
     sac = SAC(OBS, ACT, small_config())
     checkpoint = save_checkpoint(tmp_path / "ckpt", sac, extra_files={"env.yaml": env_file.read_bytes()})
     settings = read_env_config(None, checkpoint)

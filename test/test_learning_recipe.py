@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.envs.demos import record_demos, scripted_transitions
 from sac_grasp_ros.envs.grasp_env import GraspEnv
 from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.sac import SAC, SACConfig, load_demos
 from sac_grasp_ros.sac.imitation import clone_demos
 from sac_grasp_ros.training.cli import parse, run
-from sac_grasp_ros.training.demo_recording import record_demos, scripted_transitions
 from sac_grasp_ros.training.reporting import EVAL_COLUMNS
 
 

@@ -20,7 +20,7 @@ def test_ruff(command: list[str]) -> None:
 
 
 CORE_MODULES = ["sac_grasp_ros.scene", "sac_grasp_ros.envs", "sac_grasp_ros.sac", "sac_grasp_ros.training"]
-CORE_MODULES += ["sac_grasp_ros.protocol", "sac_grasp_ros.agent_core", "sac_grasp_ros.graph"]
+CORE_MODULES += ["sac_grasp_ros.graph", "sac_grasp_ros.graph.workers"]
 
 
 def test_core_modules_do_not_import_rclpy() -> None:

@@ -19,7 +19,8 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 
-from sac_grasp_ros import deploy, protocol  # noqa: E402
+from sac_grasp_ros import deploy  # noqa: E402
+from sac_grasp_ros.graph import protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import STEP_QOS  # noqa: E402
 
 COMMAND_TOPIC = "/arm_controller/commands"  # not the sim's default: the remapping is part of the test
@@ -202,7 +203,7 @@ def test_launcher_deploys_an_exported_policy_until_interrupted(ros_env, ros_clie
         [
             sys.executable,
             "-m",
-            "sac_grasp_ros.launcher",
+            "sac_grasp_ros.graph.launcher",
             "deploy",
             "--policy",
             str(tmp_path / "export" / "policy.pt"),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sac_grasp_ros.protocol import (
+from sac_grasp_ros.graph.protocol import (
     HEADER_SIZE,
     LAYOUT_LABELS,
     StepMessage,

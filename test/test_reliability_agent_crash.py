@@ -141,7 +141,7 @@ def test_agent_sigkilled_resumes_from_its_checkpoint_and_evaluates_no_worse(
 def test_history_replayed_to_a_resumed_agent_is_not_paired_again():
     """A resumed agent gets each worker's last messages again (transient-local history); those up to
     the key saved with the checkpoint count as duplicates, so no transition enters the buffer twice."""
-    from sac_grasp_ros.protocol import StepMessage, TransitionAssembler, Verdict
+    from sac_grasp_ros.graph.protocol import StepMessage, TransitionAssembler, Verdict
 
     def step(k: int) -> StepMessage:
         rng = np.random.default_rng(k)

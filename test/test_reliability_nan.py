@@ -121,7 +121,7 @@ def test_diverged_physics_ends_the_episode_resets_the_scene_and_is_never_stored(
 def test_an_aborted_step_ends_the_episode_without_a_transition():
     """The assembler's side of the guard, message by message: the diverged step completes nothing,
     later messages of that episode are refused, the next episode pairs normally."""
-    from sac_grasp_ros.protocol import StepMessage, TransitionAssembler, Verdict
+    from sac_grasp_ros.graph.protocol import StepMessage, TransitionAssembler, Verdict
 
     def step(episode: int, k: int, aborted: bool = False) -> StepMessage:
         rng = np.random.default_rng([episode, k])

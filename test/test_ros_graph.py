@@ -27,7 +27,8 @@ from reliability_helpers import set_parameters, stored_transitions, transition_k
 from std_msgs.msg import Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
-from sac_grasp_ros import paths, protocol  # noqa: E402
+from sac_grasp_ros import paths  # noqa: E402
+from sac_grasp_ros.graph import protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STEP_QOS  # noqa: E402
 
 ACT, OBS = 7, 17

@@ -1,18 +1,22 @@
-"""Launch files: they compile everywhere, and build their description where ROS 2 launch exists.
+"""Launch files: they compile everywhere, declare the arguments of their role, and build their
+description where ROS 2 launch exists.
 
 `launch`/`launch_ros` are not on PyPI (a ROS 2 install provides them), so the description test is
-skipped in the pip venv; the node list it checks comes from the same graph function the pip
-launcher uses (test_graph.py covers that part everywhere).
+skipped in the pip venv; the node list it checks comes from the same translation the pip launcher
+uses (graph.arguments; test_graph.py shows both give the same nodes, everywhere).
 """
 
 from __future__ import annotations
 
+import ast
 import py_compile
 from pathlib import Path
 
 import pytest
 
-from sac_grasp_ros import launch_support, paths
+from sac_grasp_ros import paths
+from sac_grasp_ros.graph import launch_support
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS
 
 LAUNCH_FILES = sorted((paths.share_dir() / "launch").glob("*.launch.py"))
 
@@ -30,6 +34,37 @@ def test_every_launch_file_compiles_and_the_urdf_resolves(tmp_path: Path):
     assert "right_j6" in urdf and "package://" not in urdf
     mesh = urdf.split('filename="file://', 1)[1].split('"', 1)[0]
     assert Path(mesh).is_file()
+
+
+def _declared_names(tree: ast.AST) -> set[str]:
+    """First arguments of the DeclareLaunchArgument(...) calls in `tree`."""
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "DeclareLaunchArgument"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_each_launch_file_declares_the_arguments_its_role_reads():
+    """graph_actions reads ROLE_ARGUMENTS[role]: each must be declared (directly or by a launch_support
+    helper the file calls), else ros2 launch would not show or accept it; nothing else but the
+    visualisation switches."""
+    helpers = {
+        node.name: _declared_names(node)
+        for node in ast.parse(Path(launch_support.__file__).read_text()).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    for path in LAUNCH_FILES:
+        tree = ast.parse(path.read_text())
+        declared = _declared_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "launch_support":
+                declared |= helpers.get(node.attr, set())
+        role = path.name.removesuffix(".launch.py")
+        assert declared - {"rviz", "robot_state_publisher"} == set(ROLE_ARGUMENTS[role]), path.name
 
 
 def _load(path: Path):

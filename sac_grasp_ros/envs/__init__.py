@@ -1,5 +1,9 @@
-"""The Sawyer grasp task as a Gymnasium environment; importing this package registers
-`sac_grasp_ros/SawyerGrasp-v0` (the env truncates itself, so no TimeLimit wrapper is added)."""
+"""The Sawyer grasp task as a Gymnasium environment.
+
+This is the one place that registers `sac_grasp_ros/SawyerGrasp-v0`; `import sac_grasp_ros` runs it.
+Registration is by entry-point string, so MuJoCo loads only when the env is made (the env truncates
+itself, so no TimeLimit wrapper is added).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Typed configuration of the grasp environment, shared by the env, the ROS simulator node and the CLI."""
+"""Typed configuration of the grasp environment, shared by the env, the ROS simulator node and the CLI,
+and the `env.yaml` a trained policy carries (what it was trained on)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 
 import yaml
 
-BACKENDS = ("mujoco", "pyrep")
+from sac_grasp_ros.scene import BACKENDS
+
 CONTROL_MODES = ("joint_velocity", "end_position")
 OBSERVATIONS = ("original", "extended")
 REWARDS = ("original", "shaped")
 ENV_CONFIG_FILE = "env.yaml"
+"""Beside a policy checkpoint: the GraspEnvConfig it was trained with (observation mode, velocity scale)."""
 POLICY_TASK_FIELDS = (
     "control_mode",
     "max_joint_velocity",
@@ -23,7 +26,6 @@ POLICY_TASK_FIELDS = (
     "max_episode_steps",
 )
 """Fields that define what a trained policy sees and commands: a simulator evaluating it must match them."""
-"""Beside a policy checkpoint: the GraspEnvConfig it was trained with (observation mode, velocity scale)."""
 
 
 @dataclass
@@ -105,6 +107,17 @@ class GraspEnvConfig:
                 coerced[name] = float(coerced[name])
         return cls(**coerced)
 
+    @classmethod
+    def from_node_parameters(cls, parameters: dict[str, Any] | None) -> GraspEnvConfig:
+        """Build from a sim_node parameter block: its node-only keys (step mode, watchdog, ...) are
+        ignored, the env's own are validated. The one place that tells the two kinds of keys apart."""
+        if parameters is None:
+            return cls()
+        if not isinstance(parameters, dict):
+            raise ValueError(f"GraspEnvConfig needs a mapping, got {type(parameters).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls.from_dict({key: value for key, value in parameters.items() if key in known})
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -128,8 +141,19 @@ def read_env_config(path: Path | None, policy_dir: Path) -> GraspEnvConfig:
         values = (values["sim_node"] or {}).get("ros__parameters", {})
     if not isinstance(values, dict):
         raise ValueError(f"{source}: expected a mapping of GraspEnvConfig fields")
-    fields = set(GraspEnvConfig.__dataclass_fields__)
     try:
-        return GraspEnvConfig.from_dict({key: value for key, value in values.items() if key in fields})
+        return GraspEnvConfig.from_node_parameters(values)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from error
+
+
+def policy_env_settings(policy: str | Path) -> dict[str, Any]:
+    """The task settings a trained policy carries in `env.yaml` (observation mode, reward, velocity
+    scale, ...), applied to the simulator so it produces the observations the policy was trained on.
+    Backend, seed and target placement stay the user's; a policy without env.yaml gives {}."""
+    policy = Path(policy)
+    directory = policy if policy.is_dir() else policy.parent
+    if not (directory / ENV_CONFIG_FILE).is_file():
+        return {}
+    settings = read_env_config(directory / ENV_CONFIG_FILE, directory).to_dict()
+    return {key: settings[key] for key in POLICY_TASK_FIELDS}

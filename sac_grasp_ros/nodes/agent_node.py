@@ -38,8 +38,8 @@ from std_msgs.msg import Float64, Float64MultiArray, Int64
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros import protocol
-from sac_grasp_ros.agent_core import Phase, WorkerPool, WorkerPoolSettings
+from sac_grasp_ros.graph import protocol
+from sac_grasp_ros.graph.workers import Phase, WorkerPool, WorkerPoolSettings
 from sac_grasp_ros.nodes import common
 from sac_grasp_ros.nodes.common import StartupError
 from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass

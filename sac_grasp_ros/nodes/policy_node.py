@@ -32,6 +32,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from sac_grasp_ros import deploy
+from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor
 
 
@@ -41,7 +42,7 @@ class PolicyNodeSettings:
 
     policy: str = ""
     """checkpoint directory (sac_grasp_ros.sac) or TorchScript file from `sac-grasp export`"""
-    command_topic: str = "/velocity_controller/commands"
+    command_topic: str = DEPLOY_COMMAND_TOPIC
     """ros2_control JointGroupVelocityController command topic"""
     joint_states_topic: str = "joint_states"
     """sensor_msgs/JointState source (joint_state_broadcaster)"""

@@ -4,7 +4,7 @@ Interfaces (relative names, so each worker lives in its own namespace, e.g. /wor
 - sub `velocity_controller/commands` (std_msgs/Float64MultiArray): joint velocities in rad/s
   (end_position mode: the env's 4 action values). NaN/inf/wrong length are rejected with a logged
   error and leave the scene unchanged; valid commands are clamped to the velocity limits.
-- pub `step` (std_msgs/Float64MultiArray, labelled layout defined in sac_grasp_ros.protocol):
+- pub `step` (std_msgs/Float64MultiArray, labelled layout defined in sac_grasp_ros.graph.protocol):
   every step's key, reward, flags, applied action and observation; step 0 after every reset.
 - pub `joint_states` (sensor_msgs/JointState) and `markers` (visualization_msgs/MarkerArray,
   every `markers_every` steps) for RViz. joint_states lists right_j0..right_j6, then (MuJoCo)
@@ -39,8 +39,8 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayou
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros import protocol
 from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
+from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 import tyro
 
-from sac_grasp_ros.agent_core import WorkerPoolSettings
 from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.sac.checkpoint import META_FILE
@@ -64,24 +63,20 @@ class InProcessTraining:
 
 def defaults_from_config(path: str) -> InProcessTraining:
     """The graph config's settings as in-process defaults (one source of truth for both paths)."""
-    from sac_grasp_ros import graph
+    from sac_grasp_ros.graph.spec import graph_config, load_config, node_parameters
+    from sac_grasp_ros.graph.workers import WorkerPoolSettings
 
-    config = graph.load_config(path)
-    graph_settings = graph.graph_config(config)
-    agent = graph.node_parameters(config, "agent_node")
+    config = load_config(path)
+    agent = node_parameters(config, "agent_node")
     sac_values = agent.pop("sac", {}) or {}
     pool_fields = {f.name for f in dataclasses.fields(WorkerPoolSettings)}
     trainer_values = {k: v for k, v in agent.items() if k not in pool_fields}
-    trainer_values.setdefault("seed", graph_settings.seed)
-    sim = graph.node_parameters(config, "sim_node")
-    env_fields = {f.name for f in dataclasses.fields(GraspEnvConfig)}
-    sim_values = {k: v for k, v in sim.items() if k in env_fields}
     try:
-        trainer = TrainingConfig.from_dict(trainer_values)
+        trainer_values.setdefault("seed", graph_config(config).seed)
         return InProcessTraining(
-            trainer=trainer,
+            trainer=TrainingConfig.from_dict(trainer_values),
             sac=SACConfig.from_dict(sac_values),
-            sim=GraspEnvConfig.from_dict(sim_values),
+            sim=GraspEnvConfig.from_node_parameters(node_parameters(config, "sim_node")),
             env=GRASP_ENV,
             config=path,
         )
@@ -122,15 +117,14 @@ def prepare(args: InProcessTraining, out: Path) -> TrainingConfig:
     if args.trainer.resume and not (out / CHECKPOINT_DIR / META_FILE).exists():
         raise ValueError(f"--resume: no checkpoint directory {out / CHECKPOINT_DIR} (train with --out first)")
     if args.config and args.env == GRASP_ENV and not args.trainer.resume:
-        from sac_grasp_ros import graph
+        from sac_grasp_ros.graph.prepare import prepare_training
+        from sac_grasp_ros.graph.spec import load_config
 
-        config = graph.load_config(args.config)
         sim = {f.name: getattr(args.sim, f.name) for f in dataclasses.fields(GraspEnvConfig)}
-        trainer.env_file = str(graph.write_env_file(config, out, sim))
-        recorded = graph.record_config_demos(config, out, {"seed": trainer.seed}, sim)
-        if recorded is not None and not args.trainer.demo_file:
-            trainer.demo_file = str(recorded[0])
-            LOG.info("recorded demonstrations %s", json.dumps(recorded[1]))
+        prepared = prepare_training(load_config(args.config), out, {"seed": trainer.seed}, sim)
+        trainer.env_file = str(prepared.env_file)
+        if prepared.demo_file is not None and not args.trainer.demo_file:
+            trainer.demo_file = str(prepared.demo_file)
     return trainer
 
 

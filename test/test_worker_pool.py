@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sac_grasp_ros.agent_core import Phase, WorkerPool, WorkerPoolSettings
-from sac_grasp_ros.protocol import StepMessage
+from sac_grasp_ros.graph.protocol import StepMessage
+from sac_grasp_ros.graph.workers import Phase, WorkerPool, WorkerPoolSettings
 from sac_grasp_ros.training.schedule import UpdateScheduler
 
 ACT, OBS = 2, 3

@@ -1,16 +1,19 @@
-"""Translate `graph.build_node_specs` into ROS 2 launch actions (for launch/*.launch.py).
+"""NodeSpecs -> ROS 2 launch actions, and the launch arguments of launch/*.launch.py.
 
-Imported only by the launch files, where `launch` and `launch_ros` exist (a ROS 2 install); the
-pip world uses sac_grasp_ros.launcher instead. Both read the same NodeSpec list.
+Used by the launch files, where `launch` and `launch_ros` exist (a ROS 2 install); `launch` is
+imported inside the functions, so this module imports anywhere. The nodes come from
+`graph.arguments.launch_node_specs`, the translation `sac-grasp` (graph.launcher) uses too.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
-from sac_grasp_ros import graph
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.spec import PACKAGE, NodeSpec
 
 SAWYER_URDF = Path("models/assets/bullet_data/sawyer_description/urdf/sawyer_arm.urdf")
 DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mujoco_model.ARM_BASE_HEIGHT)
@@ -42,7 +45,7 @@ def arm_base_height() -> float:
     return float(ARM_BASE_HEIGHT)
 
 
-def _node_action(spec: graph.NodeSpec) -> Any:
+def _node_action(spec: NodeSpec) -> Any:
     from launch_ros.actions import Node
 
     return Node(
@@ -58,7 +61,7 @@ def _node_action(spec: graph.NodeSpec) -> Any:
     )
 
 
-def _visualisation_actions(spec: graph.NodeSpec) -> list[Any]:
+def _visualisation_actions(spec: NodeSpec) -> list[Any]:
     """robot_state_publisher + a world -> base transform for one worker (frames prefixed by worker)."""
     from launch_ros.actions import Node
 
@@ -90,40 +93,13 @@ def _visualisation_actions(spec: graph.NodeSpec) -> list[Any]:
 
 
 def graph_actions(context: Any, role: str) -> list[Any]:
-    """OpaqueFunction body: read the launch arguments, build the specs, return the actions.
-
-    Arguments used (declared by the launch files): config, num_workers, first_index, seed, remote_workers,
-    policy (test, deploy), command_topic (deploy), robot_state_publisher.
-    """
-    values = {name: value for name, value in context.launch_configurations.items()}
-    config = graph.load_config(values["config"])
-    graph_overrides: dict[str, Any] = {}
-    for name in ("num_workers", "first_index", "seed", "remote_workers"):
-        if values.get(name):
-            graph_overrides[name] = int(values[name])
-    agent_overrides: dict[str, Any] = {}
-    policy_overrides: dict[str, Any] = {}
-    if role == "deploy":
-        for name in ("policy", "command_topic"):
-            if values.get(name):
-                policy_overrides[name] = values[name]
-    if role == "test":
-        agent_overrides = {"learning": False, "load_on_start": values.get("policy", "")}
-        if values.get("evaluate", "false").lower() == "true":
-            agent_overrides.update(on_finish="evaluate_and_exit", total_steps=0)
-    # A policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator must produce.
-    sim_overrides = graph.policy_env_settings(values["policy"]) if values.get("policy") else None
-    if role == "train":  # env.yaml for the checkpoints and graph.demos, as `sac-grasp train` does
-        import tempfile
-
-        directory = tempfile.mkdtemp(prefix="sac_grasp_train_")
-        agent_overrides["env_file"] = str(graph.write_env_file(config, directory, sim_overrides))
-        recorded = graph.record_config_demos(config, directory, graph_overrides, sim_overrides)
-        if recorded is not None:
-            agent_overrides["demo_file"] = str(recorded[0])
-    specs = graph.build_node_specs(
-        config, role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
-    )
+    """OpaqueFunction body: the launch arguments of `role` (ROLE_ARGUMENTS) -> node actions, plus the
+    robot model of each simulator unless robot_state_publisher:=false."""
+    values = {name: str(value) for name, value in context.launch_configurations.items()}
+    args = LaunchArguments.from_strings(role, values)
+    specs = node_specs(args)
+    if role in ("train", "test"):
+        print(f"[sac_grasp_ros] {role}: output in {args.output_dir()}", file=sys.stderr)
     actions = [_node_action(spec) for spec in specs]
     if values.get("robot_state_publisher", "true").lower() == "true":
         for spec in specs:
@@ -133,7 +109,7 @@ def graph_actions(context: Any, role: str) -> list[Any]:
 
 
 def common_arguments(default_config: str, default_workers: str) -> list[Any]:
-    """Launch arguments shared by the three launch files (each with a description)."""
+    """Launch arguments every launch file declares (each with a description)."""
     from launch.actions import DeclareLaunchArgument
     from launch.substitutions import PathJoinSubstitution
     from launch_ros.substitutions import FindPackageShare
@@ -141,7 +117,7 @@ def common_arguments(default_config: str, default_workers: str) -> list[Any]:
     return [
         DeclareLaunchArgument(
             "config",
-            default_value=PathJoinSubstitution([FindPackageShare(graph.PACKAGE), "config", default_config]),
+            default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), "config", default_config]),
             description="graph config YAML (graph / sim_node / agent_node sections)",
         ),
         DeclareLaunchArgument(
@@ -150,6 +126,11 @@ def common_arguments(default_config: str, default_workers: str) -> list[Any]:
             description="simulator workers (empty: from the config)",
         ),
         DeclareLaunchArgument("seed", default_value="", description="base seed (empty: from the config)"),
+        DeclareLaunchArgument(
+            "step_mode",
+            default_value="",
+            description="simulator step_mode: lockstep or realtime (empty: from the config)",
+        ),
         DeclareLaunchArgument(
             "rviz", default_value="false", description="start RViz with config/sac_grasp.rviz"
         ),
@@ -167,8 +148,20 @@ def policy_argument(description: str) -> Any:
     from launch.substitutions import PathJoinSubstitution
     from launch_ros.substitutions import FindPackageShare
 
-    shipped = PathJoinSubstitution([FindPackageShare(graph.PACKAGE), "models", "sawyer_grasp_sac"])
+    shipped = PathJoinSubstitution([FindPackageShare(PACKAGE), "models", SHIPPED_POLICY])
     return DeclareLaunchArgument("policy", default_value=shipped, description=description)
+
+
+def output_argument() -> Any:
+    """The `out` launch argument: the run's directory, stable and visible (not a temporary one)."""
+    from launch.actions import DeclareLaunchArgument
+
+    return DeclareLaunchArgument(
+        "out",
+        default_value="",
+        description="output directory: checkpoints, result.json, reports, env.yaml, demos "
+        "(empty: runs/<role>-<time> in the current directory)",
+    )
 
 
 def rviz_action() -> Any:
@@ -180,7 +173,7 @@ def rviz_action() -> Any:
     return Node(
         package="rviz2",
         executable="rviz2",
-        arguments=["-d", PathJoinSubstitution([FindPackageShare(graph.PACKAGE), "config", "sac_grasp.rviz"])],
+        arguments=["-d", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "sac_grasp.rviz"])],
         condition=IfCondition(LaunchConfiguration("rviz")),
         output="log",
     )

@@ -1,17 +1,13 @@
-"""Scripted grasp demonstrations for learners that load demos (the recipe, the ROS agent node).
+"""Scripted grasp demonstrations, recorded in the learner's demo format (`sac_grasp_ros.sac.load_demos`).
 
-Kept apart from the recipe's CLI so the launcher (`sac-grasp train` with `graph.demos`) and
-`sac-grasp record-demos` record with the same env settings the simulator workers use. Imports no rclpy.
-
-    sac-grasp record-demos demos.npz --episodes 100 --config config/train.yaml
+Used by learners that start from demos: the graph's run preparation (`graph.demos` of a training
+config, `sac-grasp record-demos`) and the in-process recipe. Records with the same env settings as
+the simulator workers when given their sim_node parameter block. Imports no rclpy.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +20,15 @@ from sac_grasp_ros.envs.scripted import ScriptedGrasper
 from sac_grasp_ros.sac import save_demos
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
 
-DEFAULT_DEMO_SEED = 2_000_000
-"""Demo targets come from a seed range disjoint from training (seed + i) and evaluation streams."""
+DEMO_SEED_OFFSET = 2_000_000
+"""Recorded demos reset with seeds from here on (+ the graph seed): targets apart from the training
+workers' (graph seed + i) and the evaluation streams."""
 
 
 @dataclass
 class DemoStats:
+    """What a recording produced: the agent's demo stages need successes, not just transitions."""
+
     episodes: int
     transitions: int
     successes: int
@@ -80,17 +79,6 @@ def record_demos(env: GraspEnv, episodes: int, seed: int, path: str | Path) -> D
     return stats
 
 
-ENV_KEYS = {f.name for f in dataclasses.fields(GraspEnvConfig)}
-
-
-def env_config_from(settings: GraspEnvConfig | dict[str, Any] | None) -> GraspEnvConfig:
-    """A GraspEnvConfig from a config object or a node parameter block (non-env keys are ignored)."""
-    if isinstance(settings, GraspEnvConfig):
-        return settings
-    values = {k: v for k, v in (settings or {}).items() if k in ENV_KEYS}
-    return GraspEnvConfig.from_dict(values)
-
-
 def record_scripted_demos(
     env_config: GraspEnvConfig | dict[str, Any] | None, episodes: int, seed: int, path: str | Path
 ) -> DemoStats:
@@ -99,8 +87,9 @@ def record_scripted_demos(
     `env_config` may be the sim_node parameter block of a training config: the demos then have the
     workers' observation and action layout, so the agent accepts them.
     """
-    config = dataclasses.replace(env_config_from(env_config), seed=seed)
-    env = GraspEnv(config)
+    if not isinstance(env_config, GraspEnvConfig):
+        env_config = GraspEnvConfig.from_node_parameters(env_config)
+    env = GraspEnv(dataclasses.replace(env_config, seed=seed))
     try:
         stats = record_demos(env, episodes, seed, path)
     finally:
@@ -108,33 +97,3 @@ def record_scripted_demos(
     if stats.successes == 0:
         raise ValueError(f"no scripted episode of {episodes} succeeded: these demos would teach nothing")
     return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`sac-grasp record-demos`: scripted demonstrations with the sim_node settings of a config."""
-    from sac_grasp_ros import graph
-    from sac_grasp_ros.paths import config_file
-
-    parser = argparse.ArgumentParser(
-        prog="sac-grasp record-demos",
-        description="record scripted grasp demonstrations to a .npz (sac_grasp_ros.demos/1 format) "
-        "with the simulator settings (sim_node block) of a training config",
-    )
-    parser.add_argument("out", help="demonstration file to write")
-    parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
-    parser.add_argument("--config", default="train.yaml", help="config file (name in config/ or a path)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        path = Path(args.config) if Path(args.config).is_file() else config_file(args.config)
-        settings = graph.node_parameters(graph.load_config(path), "sim_node")
-        stats = record_scripted_demos(settings, args.episodes, args.seed, args.out)
-    except (ValueError, OSError) as error:
-        print(f"sac-grasp record-demos: error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps({"out": args.out, **dataclasses.asdict(stats)}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

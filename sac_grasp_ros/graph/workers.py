@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sac_grasp_ros.protocol import StepMessage, TransitionAssembler, Verdict
+from sac_grasp_ros.graph.protocol import StepMessage, TransitionAssembler, Verdict
 
 KEY_PARTS = ("session", "episode", "step")
 

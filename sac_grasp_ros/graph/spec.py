@@ -1,13 +1,16 @@
-"""The ROS graph as data: one function turns a config file into the list of nodes to start.
+"""The ROS graph as data: a config file (+ overrides) becomes the list of nodes to start.
 
-This is the single source of truth shared by the ROS 2 launch files (launch/*.launch.py) and the
-pip-world launcher (sac_grasp_ros/launcher.py): both only translate `NodeSpec`s into their own
-process descriptions, so the two ways of starting the system cannot drift apart.
+Both ways of starting the system build their nodes here: the ROS 2 launch files (through
+`graph.launch_support`) and the pip-world launcher (`graph.launcher`). Both get their overrides
+from `graph.arguments`, the one translation of launch arguments, so the same arguments give the
+same `NodeSpec`s (test/test_graph.py compares them). Writing env.yaml and recording demos before a
+training run is `graph.prepare`'s job, not this module's.
 
 Config file layout (config/train.yaml is the annotated example):
 
     graph:            # how the graph is shaped (not ROS parameters)
       num_workers: 2
+      demos: {episodes: 100, seed: 2000000}
       ...
     sim_node:         # parameters of every simulator worker
       ros__parameters: {...}
@@ -16,30 +19,62 @@ Config file layout (config/train.yaml is the annotated example):
     policy_node:      # deploy role only: parameters of the policy node (config/deploy.yaml)
       ros__parameters: {...}
 
-ROS-free: importable without rclpy or launch.
+ROS-free and light: importable without rclpy, launch, MuJoCo or torch.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, POLICY_TASK_FIELDS, read_env_config
-
 PACKAGE = "sac_grasp_ros"
 ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
-DEPLOY_COMMAND_TOPIC = "/velocity_controller/commands"
+SIM_COMMAND_TOPIC = "velocity_controller/commands"
+"""where a simulator takes joint-velocity commands, relative to its namespace (nodes.common.COMMAND_TOPIC)"""
+DEPLOY_COMMAND_TOPIC = f"/{SIM_COMMAND_TOPIC}"
 """policy_node's default command topic (a ros2_control JointGroupVelocityController `velocity_controller`)"""
 
 
-DEMO_SEED_OFFSET = 2_000_000
-"""Recorded demos reset with seeds from here on: targets apart from the workers' (graph seed + i)."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class DemoSettings:
+    """`graph.demos`: scripted demonstrations recorded before a training graph starts."""
+
+    episodes: int
+    """scripted episodes to record (>= 1)"""
+    seed: int | None = None
+    """reset seed of the first episode (episode i: seed + i); None: envs.demos.DEMO_SEED_OFFSET + graph
+    seed, a target stream apart from the workers'"""
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.episodes) or self.episodes < 1:
+            raise ValueError(f"graph.demos.episodes must be an integer >= 1, got {self.episodes!r}")
+        if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
+            raise ValueError(f"graph.demos.seed must be an integer >= 0, got {self.seed!r}")
+
+    @classmethod
+    def from_yaml(cls, value: Any) -> DemoSettings | None:
+        """The `demos:` mapping of a config (None: no demos); a bad value raises ValueError naming it."""
+        if value is None or isinstance(value, DemoSettings):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"graph.demos must be a mapping {{episodes: N, seed: S}} or null, got {value!r}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(value) - set(known), key=str)
+        if unknown:
+            raise ValueError(f"unknown graph.demos option(s) {unknown}; known: {known}")
+        if "episodes" not in value:
+            raise ValueError("graph.demos.episodes is missing: how many scripted episodes to record")
+        return cls(**value)
 
 
 @dataclass
@@ -64,59 +99,31 @@ class GraphConfig:
     (agent parameter `resume`, set by this option)"""
     seed: int = 0
     """base seed: worker i gets seed + i, the agent gets seed"""
-    demos: dict[str, Any] | None = None
-    """scripted demonstrations the launcher records before a training graph starts, with the sim_node
-    settings of the same config, handed to the agent as `demo_file`: {episodes: N, seed: S}
-    (seed default: DEMO_SEED_OFFSET + graph seed, a target stream apart from the workers'); null: none"""
+    demos: DemoSettings | None = None
+    """scripted demonstrations recorded before a training graph starts, with the sim_node settings of
+    the same config, handed to the agent as `demo_file`: {episodes: N, seed: S}; null: none"""
 
     def __post_init__(self) -> None:
-        # Types first: YAML hands over whatever was written, and a TypeError deep inside would
-        # reach the user as a traceback instead of a message naming the option.
-        for name in ("num_workers", "first_index", "seed", "remote_workers"):
+        # YAML hands over whatever was written, and a TypeError deep inside would reach the user as
+        # a traceback instead of a message naming the option: check each option's type and range once.
+        for name, minimum in (("num_workers", 1), ("first_index", 0), ("remote_workers", 0), ("seed", None)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not _is_int(value):
                 raise ValueError(f"graph.{name} must be an integer, got {value!r}")
+            if minimum is not None and value < minimum:
+                raise ValueError(f"graph.{name} must be an integer >= {minimum}, got {value!r}")
         for name in ("respawn_workers", "respawn_agent"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"graph.{name} must be true or false, got {getattr(self, name)!r}")
         delay = self.respawn_delay
         if not isinstance(delay, int | float) or isinstance(delay, bool) or not math.isfinite(delay):
             raise ValueError(f"graph.respawn_delay must be a number of seconds, got {delay!r}")
-        if not isinstance(self.worker_prefix, str):
-            raise ValueError(f"graph.worker_prefix must be a string, got {self.worker_prefix!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 1:
-            raise ValueError(f"graph.num_workers must be an integer >= 1, got {self.num_workers!r}")
-        if not isinstance(self.first_index, int) or self.first_index < 0:
-            raise ValueError(f"graph.first_index must be an integer >= 0, got {self.first_index!r}")
-        if self.remote_workers < 0:
-            raise ValueError(f"graph.remote_workers must be an integer >= 0, got {self.remote_workers!r}")
-        if not self.worker_prefix or not self.worker_prefix.replace("_", "").isalnum():
-            raise ValueError(
-                f"graph.worker_prefix must be alphanumeric/underscore, got {self.worker_prefix!r}"
-            )
-        if self.respawn_delay < 0:
-            raise ValueError(f"graph.respawn_delay must be >= 0, got {self.respawn_delay!r}")
-        if self.demos is not None:
-            self._check_demos(self.demos)
-
-    @staticmethod
-    def _check_demos(demos: Any) -> None:
-        if not isinstance(demos, dict):
-            raise ValueError(f"graph.demos must be a mapping {{episodes: N, seed: S}} or null, got {demos!r}")
-        unknown = sorted(set(demos) - {"episodes", "seed"})
-        if unknown:
-            raise ValueError(f"unknown graph.demos option(s) {unknown}; known: ['episodes', 'seed']")
-        episodes = demos.get("episodes")
-        if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
-            raise ValueError(f"graph.demos.episodes must be an integer >= 1, got {episodes!r}")
-        seed = demos.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"graph.demos.seed must be an integer >= 0, got {seed!r}")
-
-    def demo_seed(self) -> int:
-        """Seed of the first recorded demo episode (episode i resets with demo_seed + i)."""
-        demos = self.demos or {}
-        return int(demos["seed"]) if "seed" in demos else DEMO_SEED_OFFSET + self.seed
+        if delay < 0:
+            raise ValueError(f"graph.respawn_delay must be >= 0, got {delay!r}")
+        prefix = self.worker_prefix
+        if not isinstance(prefix, str) or not prefix or not prefix.replace("_", "").isalnum():
+            raise ValueError(f"graph.worker_prefix must be alphanumeric/underscore, got {prefix!r}")
+        self.demos = DemoSettings.from_yaml(self.demos)
 
 
 @dataclass
@@ -163,7 +170,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read the config file: {error.strerror or error}") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with graph/sim_node/agent_node sections")
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = sorted(set(data) - set(SECTIONS), key=str)
     if unknown:
         raise ValueError(f"{path}: unknown top-level section(s) {unknown}; known: {', '.join(SECTIONS)}")
     return data
@@ -178,6 +185,13 @@ def node_parameters(config: dict[str, Any], node: str) -> dict[str, Any]:
     return copy.deepcopy(params)
 
 
+def sim_parameters(config: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sim_node parameters every worker starts from: the config's, then the overrides."""
+    params = node_parameters(config, "sim_node")
+    params.update(overrides or {})
+    return params
+
+
 def graph_config(config: dict[str, Any], **overrides: Any) -> GraphConfig:
     """Typed `graph:` section with command-line overrides (None values ignored)."""
     section = config.get("graph") or {}
@@ -186,7 +200,7 @@ def graph_config(config: dict[str, Any], **overrides: Any) -> GraphConfig:
     values = dict(section)
     values.update({key: value for key, value in overrides.items() if value is not None})
     known = {f.name for f in fields(GraphConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
         raise ValueError(f"unknown graph option(s) {unknown}; known: {sorted(known)}")
     return GraphConfig(**values)
@@ -198,11 +212,10 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def worker_namespaces(graph: GraphConfig) -> list[str]:
+def worker_namespaces(shape: GraphConfig) -> list[str]:
     """Namespaces of the workers started by this graph."""
-    return [
-        f"/{graph.worker_prefix}{i}" for i in range(graph.first_index, graph.first_index + graph.num_workers)
-    ]
+    first = shape.first_index
+    return [f"/{shape.worker_prefix}{i}" for i in range(first, first + shape.num_workers)]
 
 
 def build_node_specs(
@@ -222,24 +235,23 @@ def build_node_specs(
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    graph = graph_config(config, **(graph_overrides or {}))
-    sim_params = node_parameters(config, "sim_node")
-    sim_params.update(sim_overrides or {})
+    shape = graph_config(config, **(graph_overrides or {}))
+    sim_params = sim_parameters(config, sim_overrides)
     if role == "deploy":
-        return deploy_node_specs(config, graph, sim_params, policy_overrides)
+        return deploy_node_specs(config, shape, sim_params, policy_overrides)
     specs: list[NodeSpec] = []
-    namespaces = worker_namespaces(graph)
-    for index, namespace in enumerate(namespaces, start=graph.first_index):
+    namespaces = worker_namespaces(shape)
+    for index, namespace in enumerate(namespaces, start=shape.first_index):
         params = dict(sim_params)
-        params["seed"] = int(graph.seed) + index
+        params["seed"] = int(shape.seed) + index
         specs.append(
             NodeSpec(
                 executable="sim_node",
                 name="sim_node",
                 namespace=namespace,
                 parameters=params,
-                respawn=graph.respawn_workers,
-                respawn_delay=graph.respawn_delay,
+                respawn=shape.respawn_workers,
+                respawn_delay=shape.respawn_delay,
             )
         )
     if role == "worker":
@@ -253,12 +265,12 @@ def build_node_specs(
         else 1.0
     )
     agent_params.update(agent_overrides or {})
-    remote_first = graph.first_index + graph.num_workers
-    remote = [f"{graph.worker_prefix}{i}" for i in range(remote_first, remote_first + graph.remote_workers)]
+    remote_first = shape.first_index + shape.num_workers
+    remote = [f"{shape.worker_prefix}{i}" for i in range(remote_first, remote_first + shape.remote_workers)]
     agent_params["workers"] = [ns.lstrip("/") for ns in namespaces] + remote
     if "seed" not in (agent_overrides or {}):
-        agent_params["seed"] = int(graph.seed)
-    if graph.respawn_agent:
+        agent_params["seed"] = int(shape.seed)
+    if shape.respawn_agent:
         agent_params.setdefault("resume", True)  # a respawned agent must not start learning from scratch
     specs.append(
         NodeSpec(
@@ -266,60 +278,16 @@ def build_node_specs(
             name="agent_node",
             namespace="/",
             parameters=agent_params,
-            respawn=graph.respawn_agent,
-            respawn_delay=graph.respawn_delay,
+            respawn=shape.respawn_agent,
+            respawn_delay=shape.respawn_delay,
         )
     )
     return specs
 
 
-def record_config_demos(
-    config: dict[str, Any],
-    directory: str | Path,
-    graph_overrides: dict[str, Any] | None = None,
-    sim_overrides: dict[str, Any] | None = None,
-) -> tuple[Path, dict[str, Any]] | None:
-    """Record the demonstrations `graph.demos` asks for into directory/demos.npz (None: not asked).
-
-    Uses the sim_node settings of the same config, so the demos match the workers' observation and
-    action layout (one source of truth); returns the file and the recording statistics.
-    """
-    settings = graph_config(config, **(graph_overrides or {}))
-    if settings.demos is None:
-        return None
-    from sac_grasp_ros.training.demo_recording import record_scripted_demos  # torch + MuJoCo: only here
-
-    sim_params = node_parameters(config, "sim_node")
-    sim_params.update(sim_overrides or {})
-    path = Path(directory) / "demos.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stats = record_scripted_demos(sim_params, int(settings.demos["episodes"]), settings.demo_seed(), path)
-    return path, {**asdict(stats), "seed": settings.demo_seed()}
-
-
-def write_env_file(
-    config: dict[str, Any], directory: str | Path, sim_overrides: dict[str, Any] | None = None
-) -> Path:
-    """The workers' task settings (GraspEnvConfig fields of sim_node) as directory/env.yaml.
-
-    The agent copies it into its checkpoints, so a trained policy says which observations it needs.
-    """
-    from sac_grasp_ros.envs.config import GraspEnvConfig
-
-    sim_params = node_parameters(config, "sim_node")
-    sim_params.update(sim_overrides or {})
-    known = set(GraspEnvConfig.__dataclass_fields__)
-    settings = GraspEnvConfig.from_dict({k: v for k, v in sim_params.items() if k in known}).to_dict()
-    settings.pop("seed", None)  # each worker has its own
-    path = Path(directory) / "env.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(settings, sort_keys=True))
-    return path
-
-
 def deploy_node_specs(
     config: dict[str, Any],
-    graph: GraphConfig,
+    shape: GraphConfig,
     sim_params: dict[str, Any],
     policy_overrides: dict[str, Any] | None = None,
 ) -> list[NodeSpec]:
@@ -329,16 +297,16 @@ def deploy_node_specs(
     policy_params = node_parameters(config, "policy_node")
     policy_params.update(policy_overrides or {})
     command_topic = str(policy_params.get("command_topic", DEPLOY_COMMAND_TOPIC))
-    sim = dict(sim_params, step_mode="realtime", seed=int(graph.seed))
+    sim = dict(sim_params, step_mode="realtime", seed=int(shape.seed))
     return [
         NodeSpec(
             executable="sim_node",
             name="sim_node",
             namespace="/",
             parameters=sim,
-            respawn=graph.respawn_workers,
-            respawn_delay=graph.respawn_delay,
-            remappings={"velocity_controller/commands": command_topic},
+            respawn=shape.respawn_workers,
+            respawn_delay=shape.respawn_delay,
+            remappings={SIM_COMMAND_TOPIC: command_topic},
         ),
         NodeSpec(executable="policy_node", name="policy_node", namespace="/", parameters=policy_params),
     ]
@@ -347,15 +315,3 @@ def deploy_node_specs(
 def params_file_content(spec: NodeSpec) -> dict[str, Any]:
     """A `--params-file` document for one node (matched by its fully qualified name)."""
     return {spec.fqn: {"ros__parameters": spec.parameters}}
-
-
-def policy_env_settings(policy: str | Path) -> dict[str, Any]:
-    """The task settings a trained policy carries in `env.yaml` (observation mode, reward, velocity
-    scale, ...), applied to the simulator so it produces the observations the policy was trained on.
-    Backend, seed and target placement stay the user's."""
-    policy = Path(policy)
-    directory = policy if policy.is_dir() else policy.parent
-    if not (directory / ENV_CONFIG_FILE).is_file():
-        return {}
-    settings = read_env_config(directory / ENV_CONFIG_FILE, directory).to_dict()
-    return {key: settings[key] for key in POLICY_TASK_FIELDS}

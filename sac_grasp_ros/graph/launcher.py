@@ -1,6 +1,6 @@
 """`sac-grasp train|test|worker|deploy`: start the ROS graph as processes where `ros2 launch` is missing.
 
-The nodes come from the same `sac_grasp_ros.graph.build_node_specs` as the launch files. Each runs
+The nodes come from `graph.arguments.node_specs`, the same translation the launch files use. Each runs
 as `python -m sac_grasp_ros.nodes.<node> --ros-args -r __ns:=... -r __node:=... --params-file F`;
 the launcher supervises them (respawns workers that die), forwards SIGINT/SIGTERM as SIGTERM and
 shuts everything down cleanly. It also prepares the environment a pip venv needs: a writable
@@ -28,15 +28,15 @@ from typing import IO, Any
 
 import yaml
 
-from sac_grasp_ros import graph, paths
-
-SHIPPED_POLICY = "sawyer_grasp_sac"
-"""directory under models/ holding the shipped trained policy checkpoint"""
+from sac_grasp_ros import paths
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, default_output_dir, node_specs
+from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    if not argv or argv[0] not in graph.ROLES:
-        raise SystemExit(f"usage: sac-grasp {{{','.join(graph.ROLES)}}} [options] (got {argv[:1]})")
+    """The options of one role (argv[0]); names match `LaunchArguments` fields where they overlap."""
+    if not argv or argv[0] not in ROLES:
+        raise SystemExit(f"usage: sac-grasp {{{','.join(ROLES)}}} [options] (got {argv[:1]})")
     role = argv[0]
     parser = argparse.ArgumentParser(prog=f"sac-grasp {role}", description=__doc__.split("\n\n")[0])
     default_config = {"train": "train", "test": "test", "worker": "train", "deploy": "deploy"}[role]
@@ -119,7 +119,7 @@ def node_environment(out: Path, domain_id: int | None, localhost: bool) -> dict[
     return env
 
 
-def node_command(spec: graph.NodeSpec, params_file: Path) -> list[str]:
+def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -139,7 +139,7 @@ def node_command(spec: graph.NodeSpec, params_file: Path) -> list[str]:
 class Supervised:
     """One node process and what is needed to restart it."""
 
-    spec: graph.NodeSpec
+    spec: NodeSpec
     command: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
@@ -152,7 +152,7 @@ class Supervised:
 class Supervisor:
     """Starts, watches, respawns and stops the node processes."""
 
-    def __init__(self, specs: list[graph.NodeSpec], out: Path, env: dict[str, str]) -> None:
+    def __init__(self, specs: list[NodeSpec], out: Path, env: dict[str, str]) -> None:
         self.env = env
         self.nodes: list[Supervised] = []
         params_dir = out / "params"
@@ -162,7 +162,7 @@ class Supervisor:
         for spec in specs:
             label = spec.fqn.strip("/").replace("/", "__")
             params_file = params_dir / f"{label}.yaml"
-            params_file.write_text(yaml.safe_dump(graph.params_file_content(spec), sort_keys=False))
+            params_file.write_text(yaml.safe_dump(params_file_content(spec), sort_keys=False))
             self.nodes.append(Supervised(spec, node_command(spec, params_file), logs_dir / f"{label}.log"))
         self.stopping = False
 
@@ -225,64 +225,9 @@ class Supervisor:
                 node.log.close()
 
 
-def build_specs(args: argparse.Namespace, out: Path) -> list[graph.NodeSpec]:
-    config = graph.load_config(args.config)
-    graph_overrides: dict[str, Any] = {"num_workers": args.num_workers, "seed": args.seed}
-    if args.role == "worker":
-        graph_overrides["first_index"] = args.first_index
-    if args.role == "train":
-        graph_overrides["remote_workers"] = args.remote_workers
-    sim_overrides = {"step_mode": args.step_mode} if args.step_mode else {}
-    agent_overrides: dict[str, Any] = {}
-    if args.role == "train":
-        agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
-        agent_overrides["result_file"] = str((out / "result.json").resolve())
-        agent_overrides["report_dir"] = str(out.resolve())  # TensorBoard, CSVs and PNGs of the run
-        if args.total_steps is not None:
-            agent_overrides["total_steps"] = args.total_steps
-    if args.role == "test":
-        policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
-        if not (policy / "checkpoint.json").is_file():
-            raise FileNotFoundError(
-                f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
-                "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
-            )
-        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
-        sim_overrides = {**graph.policy_env_settings(policy), **sim_overrides}
-        agent_overrides["checkpoint_dir"] = str((out / "checkpoints" / "latest").resolve())
-    if getattr(args, "eval_episodes", None) is not None:
-        agent_overrides["eval_episodes"] = args.eval_episodes
-    policy_overrides: dict[str, Any] = {}
-    if args.role == "deploy":
-        policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
-        if not policy.exists():
-            raise FileNotFoundError(
-                f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
-                "an exported policy.pt (`sac-grasp export`) with --policy"
-            )
-        policy_overrides["policy"] = str(policy.resolve())
-        sim_overrides = {**graph.policy_env_settings(policy), **sim_overrides}
-        if args.command_topic:
-            policy_overrides["command_topic"] = args.command_topic
-    try:
-        specs = graph.build_node_specs(  # validates the graph first: no demo recording for a bad config
-            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
-        )
-        if args.role != "train":
-            return specs
-        # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
-        # recorded with the same settings: one source of truth, the config.
-        agent_overrides["env_file"] = str(graph.write_env_file(config, out, sim_overrides).resolve())
-        recorded = graph.record_config_demos(config, out, graph_overrides, sim_overrides)
-        if recorded is not None:
-            demo_file, stats = recorded
-            agent_overrides["demo_file"] = str(demo_file.resolve())
-            print(f"[launcher] recorded demonstrations {json.dumps(stats)} to {demo_file}", file=sys.stderr)
-        return graph.build_node_specs(
-            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
-        )
-    except ValueError as error:  # say which file holds the bad value
-        raise ValueError(f"{args.config}: {error}") from error
+def build_specs(args: argparse.Namespace, out: Path) -> list[NodeSpec]:
+    """The nodes of this run: the parsed options, with `out` as the output directory."""
+    return node_specs(LaunchArguments.from_namespace(argparse.Namespace(**{**vars(args), "out": str(out)})))
 
 
 def adopt_ros_environment(env: dict[str, str]) -> None:
@@ -292,7 +237,7 @@ def adopt_ros_environment(env: dict[str, str]) -> None:
             os.environ[name] = env[name]
 
 
-def start_progress_monitor(args: argparse.Namespace, specs: list[graph.NodeSpec], env: dict[str, str]) -> Any:
+def start_progress_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: dict[str, str]) -> Any:
     """The training progress bar (`--progress`; default: when stderr is a terminal), or None."""
     wanted = args.progress if args.progress is not None else sys.stderr.isatty()
     if not wanted:
@@ -337,7 +282,7 @@ def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
-        out = Path(args.out or f"runs/{args.role}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(args.out) if args.out else default_output_dir(args.role)
         out.mkdir(parents=True, exist_ok=True)
         specs = build_specs(args, out)
     except (FileNotFoundError, ValueError) as error:

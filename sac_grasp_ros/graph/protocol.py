@@ -144,14 +144,14 @@ def decode(data: np.ndarray | list[float], act_dim: int, obs_dim: int) -> StepMe
 
 
 class Transition(NamedTuple):
-    """One replay transition, as the learner stores it."""
+    """One replay transition, as the learner stores it (a truncation is not stored: the learner
+    bootstraps through it, so only `terminated` matters)."""
 
     obs: np.ndarray
     action: np.ndarray
     reward: float
     next_obs: np.ndarray
     terminated: bool
-    truncated: bool
 
 
 class Verdict(Enum):
@@ -204,10 +204,6 @@ class TransitionAssembler:
         """
         self._floors[worker] = key
 
-    def forget(self, worker: object) -> None:
-        """Drop a worker's state (it was removed from the graph)."""
-        self._tracks.pop(worker, None)
-
     def push(self, worker: object, msg: StepMessage) -> tuple[Verdict, Transition | None]:
         """Accept a message; returns the verdict and the transition it completes, if any."""
         verdict, transition = self._classify(worker, msg)
@@ -249,6 +245,5 @@ class TransitionAssembler:
             reward=msg.reward,
             next_obs=msg.observation,
             terminated=msg.terminated,
-            truncated=msg.truncated,
         )
         return Verdict.TRANSITION, transition

@@ -1,0 +1,11 @@
+"""The ROS-free multi-process layer: what the ROS graph is and how it is started.
+
+- `spec`: a config file (+ overrides) -> the `NodeSpec`s to start
+- `arguments`: launch arguments -> node specs, the one translation behind both launch paths
+- `prepare`: env.yaml and recorded demos a training run starts from (`sac-grasp record-demos` too)
+- `protocol`: the step message between simulator workers and the agent, and transition pairing
+- `launcher`: `sac-grasp train|test|worker|deploy`, the process supervisor where `ros2 launch` is missing
+- `launch_support`: node specs -> ROS 2 launch actions for launch/*.launch.py
+
+Nothing here imports rclpy at module level (`launcher` does, inside the functions that talk to the nodes).
+"""

@@ -1,0 +1,197 @@
+"""Launch arguments -> the nodes to start: the one translation behind both launch paths.
+
+`sac-grasp train|test|worker|deploy` (`graph.launcher`, options parsed by argparse) and
+`ros2 launch sac_grasp_ros <role>.launch.py` (`graph.launch_support`, launch configurations that are
+all strings) both fill a `LaunchArguments` and call `node_specs`, so the same arguments give the same
+nodes with the same parameters; for a training run that includes the run preparation
+(`graph.prepare`: env.yaml and graph.demos in the output directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sac_grasp_ros import paths
+from sac_grasp_ros.envs.config import policy_env_settings
+from sac_grasp_ros.graph.prepare import prepare_training
+from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
+
+SHIPPED_POLICY = "sawyer_grasp_sac"
+"""directory under models/ holding the shipped trained policy checkpoint"""
+
+ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "train": (
+        "config", "num_workers", "seed", "step_mode", "first_index", "remote_workers", "total_steps",
+        "eval_episodes", "out",
+    ),
+    "test": ("config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out"),
+    "worker": ("config", "num_workers", "seed", "step_mode", "first_index"),
+    "deploy": ("config", "num_workers", "seed", "step_mode", "policy", "command_topic"),
+}  # fmt: skip
+"""The arguments each role reads (each launch file declares these); the others do not apply to it."""
+
+
+def default_output_dir(role: str) -> Path:
+    """runs/<role>-<local time>: where a run's files go when no output directory is given."""
+    return Path(f"runs/{role}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+@dataclass
+class LaunchArguments:
+    """What a user can say when starting a graph; None (False) means "as the config says"."""
+
+    role: str
+    """train, test, worker or deploy"""
+    config: str
+    """graph config YAML"""
+    num_workers: int | None = None
+    """simulator workers (graph.num_workers)"""
+    seed: int | None = None
+    """base seed (graph.seed)"""
+    first_index: int | None = None
+    """index of the first worker (graph.first_index; other hosts: other ranges)"""
+    remote_workers: int | None = None
+    """train: workers on other hosts the agent drives too (graph.remote_workers)"""
+    policy: str | None = None
+    """test: checkpoint directory; deploy: checkpoint directory or exported policy.pt
+    (default: the shipped models/sawyer_grasp_sac)"""
+    command_topic: str | None = None
+    """deploy: the velocity controller's command topic (policy_node command_topic)"""
+    evaluate: bool = False
+    """test: the agent evaluates once (eval_episodes), writes <out>/result.json and exits"""
+    total_steps: int | None = None
+    """train: env steps to learn (agent total_steps)"""
+    eval_episodes: int | None = None
+    """train, test: episodes of the final evaluation / of /evaluate (agent eval_episodes)"""
+    out: str | None = None
+    """train, test: output directory of the run (checkpoints, result.json, reports, env.yaml, demos);
+    default runs/<role>-<time>"""
+    step_mode: str | None = None
+    """simulator step_mode override (lockstep or realtime)"""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
+        if not self.config:
+            raise ValueError("no config file given")
+        if self.out is None and self.role in ("train", "test"):
+            self.out = str(default_output_dir(self.role))  # fixed once: the time is part of the name
+
+    @classmethod
+    def from_strings(cls, role: str, values: Mapping[str, str]) -> LaunchArguments:
+        """From ros2 launch's launch configurations: strings, empty = not given. Only the arguments
+        of `role` are read (ROLE_ARGUMENTS); others, such as rviz, belong to the launch file."""
+        if role not in ROLE_ARGUMENTS:
+            raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+        hints = typing.get_type_hints(cls)
+        parsed: dict[str, Any] = {}
+        for name in ROLE_ARGUMENTS[role]:
+            text = str(values.get(name, "")).strip()
+            if not text:
+                continue
+            if hints[name] in (int, int | None):
+                try:
+                    parsed[name] = int(text)
+                except ValueError:
+                    raise ValueError(f"launch argument {name} must be an integer, got {text!r}") from None
+            elif hints[name] is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(f"launch argument {name} must be true or false, got {text!r}")
+                parsed[name] = text.lower() == "true"
+            else:
+                parsed[name] = text
+        if "config" not in parsed:
+            raise ValueError("launch argument config is empty: name a graph config YAML")
+        return cls(role=role, **parsed)
+
+    @classmethod
+    def from_namespace(cls, options: argparse.Namespace) -> LaunchArguments:
+        """From the launcher's argparse options (attributes named like the fields; missing: None)."""
+        values = {f.name: getattr(options, f.name, None) for f in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    def output_dir(self) -> Path:
+        """The run's output directory, absolute (train and test write there)."""
+        return Path(self.out or default_output_dir(self.role)).resolve()
+
+    def policy_path(self) -> Path:
+        """The policy to test or deploy: the given one, else the one shipped in models/."""
+        return Path(self.policy) if self.policy else paths.models_dir() / SHIPPED_POLICY
+
+
+def node_specs(args: LaunchArguments) -> list[NodeSpec]:
+    """The nodes `args` start; for train, first the run preparation (env.yaml, graph.demos in out).
+
+    Raises FileNotFoundError for a missing policy and ValueError naming the config file for a bad one.
+    """
+    config = load_config(args.config)
+    out = args.output_dir()
+    graph_overrides = {
+        "num_workers": args.num_workers,
+        "seed": args.seed,
+        "first_index": args.first_index,
+        "remote_workers": args.remote_workers,
+    }  # None: as configured
+    sim_overrides: dict[str, Any] = {"step_mode": args.step_mode} if args.step_mode else {}
+    agent_overrides: dict[str, Any] = {}
+    policy_overrides: dict[str, Any] = {}
+    if args.role == "train":
+        agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
+        agent_overrides["result_file"] = str(out / "result.json")
+        agent_overrides["report_dir"] = str(out)  # TensorBoard, CSVs and PNGs of the run
+        if args.total_steps is not None:
+            agent_overrides["total_steps"] = args.total_steps
+    if args.role == "test":
+        policy = args.policy_path()
+        if not (policy / "checkpoint.json").is_file():
+            raise FileNotFoundError(
+                f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
+                "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
+            )
+        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
+        agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
+        if args.evaluate:
+            agent_overrides.update(
+                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
+            )
+    if args.role in ("train", "test") and args.eval_episodes is not None:
+        agent_overrides["eval_episodes"] = args.eval_episodes
+    if args.role == "deploy":
+        policy = args.policy_path()
+        if not policy.exists():
+            raise FileNotFoundError(
+                f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
+                "an exported policy.pt (`sac-grasp export`) with --policy"
+            )
+        policy_overrides["policy"] = str(policy.resolve())
+        if args.command_topic:
+            policy_overrides["command_topic"] = args.command_topic
+    if args.role in ("test", "deploy"):
+        # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
+        sim_overrides = {**policy_env_settings(args.policy_path()), **sim_overrides}
+    try:
+        specs = build_node_specs(  # validates the graph first: no demo recording for a bad config
+            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+        )
+        if args.role != "train":
+            return specs
+        # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
+        # recorded with the same settings: one source of truth, the config.
+        preparation = prepare_training(config, out, graph_overrides, sim_overrides)
+        agent_overrides.update(preparation.agent_overrides())
+        return build_node_specs(
+            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+        )
+    except ValueError as error:  # say which file holds the bad value
+        raise ValueError(f"{args.config}: {error}") from error
+
+
+def launch_node_specs(role: str, launch_configurations: Mapping[str, str]) -> list[NodeSpec]:
+    """`node_specs` for ros2 launch: the launch configurations of `<role>.launch.py` as strings."""
+    return node_specs(LaunchArguments.from_strings(role, launch_configurations))
