@@ -10,8 +10,9 @@ steps and wall time); the final evaluation measures the best evaluated policy on
 bench counts every env step (learner, evaluation and scripted demos) and, for several seeds, draws
 them together (<out>/seeds.csv, seeds.png).
 
---path inprocess runs the same recipe in one process (sac_grasp_ros.training.grasp_recipe; fixed
-evaluation target seeds, eval_curve.csv). --sb3 also trains Stable-Baselines3's SAC on the same env
+--path inprocess runs the same config in one process (`sac-grasp train --in-process --config`: the
+same TrainingSession as the agent node, fed by one gymnasium env; fixed evaluation target seeds).
+--sb3 also trains Stable-Baselines3's SAC on the same env
 with the same network, batch and update ratio, its own defaults otherwise (1,000 random warm-up
 steps, learning rate 3e-4, automatic entropy tuning; no demonstrations: SB3 has no demo mixing or
 cloning), evaluated like the in-process recipe, and prints recipe/SB3 ratios of final success rate
@@ -32,34 +33,28 @@ from typing import Any
 
 import numpy as np
 
-from sac_grasp_ros.sac import SACConfig
-from sac_grasp_ros.training.grasp_recipe import (
-    EVAL_SEED_OFFSET,
-    EvalCurveWriter,
-    RecipeConfig,
-    make_env,
-    plot_eval_curve,
-    recipe_sac_config,
-    run_recipe,
-)
-from sac_grasp_ros.training.loop import evaluate
-from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV
+from sac_grasp_ros.paths import config_file
+from sac_grasp_ros.training import cli as in_process
+from sac_grasp_ros.training.gym_loop import EVAL_SEED_OFFSET, evaluate
+from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV, EvalCurveWriter, plot_eval_curve
 
 
 def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
-    run = RecipeConfig(
-        total_steps=args.total_steps,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-        final_eval_episodes=args.final_eval_episodes,
-        demo_episodes=args.demo_episodes,
-        prefill_episodes=args.prefill_episodes,
-        bc_steps=args.bc_steps,
-        critic_pretrain_steps=args.critic_pretrain_steps,
-        out=str(out),
-    )
-    sac_config = SACConfig(**{**recipe_sac_config(), "seed": args.seed})
-    return run_recipe(run, sac_config)
+    """The ROS path's config in one process: the same TrainingSession, fed by one gymnasium env."""
+    config = args.config or str(config_file("train"))
+    argv = ["--config", config, "--seed", str(args.seed), "--total-steps", str(args.total_steps)]
+    summary = in_process.run(in_process.parse([*argv, "--out", str(out), "--no-progress"]))
+    rows = EvalCurveWriter(out / EVAL_CURVE_CSV, append=True).rows
+    return {
+        **summary,
+        "final_eval_success_rate": summary["eval_success_rate"],
+        "first_eval_at_90": next((r for r in rows if r["eval_success_rate"] >= 0.9), None),
+    }
+
+
+def recipe_settings(config: str | None) -> in_process.InProcessTraining:
+    """Env and learner settings of the training config (SB3 gets the same network, batch and ratio)."""
+    return in_process.defaults_from_config(config or str(config_file("train")))
 
 
 class SB3Actor:
@@ -80,12 +75,12 @@ def run_sb3(args: argparse.Namespace, out: Path) -> dict:
     from stable_baselines3 import SAC as SB3SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    settings = {**recipe_sac_config(), "learning_starts": 1000}  # plain SAC needs random warm-up steps
-    torch.set_num_threads(settings["torch_threads"])
+    recipe = recipe_settings(args.config)
+    settings = {**recipe.sac.to_dict(), "learning_starts": 1000}  # plain SAC needs random warm-up steps
+    torch.set_num_threads(max(1, settings["torch_threads"]))
     out.mkdir(parents=True, exist_ok=True)
-    run = RecipeConfig()
-    env = make_env(run, args.seed)
-    eval_env = make_env(run, args.seed + EVAL_SEED_OFFSET)
+    env = in_process.make_env(recipe, args.seed)
+    eval_env = in_process.make_env(recipe, args.seed + EVAL_SEED_OFFSET)
     hidden = [settings["hidden_size"]] * settings["q_hidden_layers"]
     model = SB3SAC(
         "MlpPolicy",
@@ -210,18 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--final-eval-episodes", type=int, default=100)
-    parser.add_argument("--demo-episodes", type=int, default=RecipeConfig.demo_episodes)
-    parser.add_argument("--prefill-episodes", type=int, default=RecipeConfig.prefill_episodes)
-    parser.add_argument("--bc-steps", type=int, default=RecipeConfig.bc_steps)
-    parser.add_argument("--critic-pretrain-steps", type=int, default=RecipeConfig.critic_pretrain_steps)
     parser.add_argument(
         "--path",
         choices=("ros", "inprocess", "sb3"),
         default="ros",
-        help="ros: the default training through the ROS graph; inprocess: the recipe in one process; "
+        help="ros: the default training through the ROS graph; inprocess: the same config in one process; "
         "sb3: only the Stable-Baselines3 reference",
     )
-    parser.add_argument("--config", help="ros path: graph config (default config/train.yaml)")
+    parser.add_argument("--config", help="graph config (default config/train.yaml)")
     parser.add_argument("--num-workers", type=int, help="ros path: simulator workers (default: the config's)")
     parser.add_argument("--sb3", action="store_true", help="also train the SB3 SAC reference")
     parser.add_argument("--sb3-steps", type=int, help="SB3's env step budget (default: --total-steps)")
