@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sac_grasp_ros.atomic import atomic_path, atomic_write
 from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, read_env_config
 from sac_grasp_ros.sac import CheckpointError, load_checkpoint
 from sac_grasp_ros.sac.networks import TanhGaussianPolicy
@@ -63,23 +63,21 @@ def export_policy(
 
     scripted = torch.jit.trace(module, example)
     torchscript_path = out_dir / TORCHSCRIPT_FILE
-    _atomic_save(torchscript_path, lambda target: torch.jit.save(scripted, str(target)))
+    with atomic_path(torchscript_path) as temporary:  # a failed export never leaves half a file
+        torch.jit.save(scripted, str(temporary))
 
     onnx_path = out_dir / ONNX_FILE
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(onnx_path) as temporary:
         # The TorchScript-based exporter is deprecated but needs no onnxscript; it is what we verify.
         warnings.simplefilter("ignore", DeprecationWarning)
-        _atomic_save(
-            onnx_path,
-            lambda target: torch.onnx.export(
-                module,
-                (example,),
-                str(target),
-                input_names=["observation"],
-                output_names=["joint_velocity"],
-                dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
-                dynamo=False,
-            ),
+        torch.onnx.export(
+            module,
+            (example,),
+            str(temporary),
+            input_names=["observation"],
+            output_names=["joint_velocity"],
+            dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
+            dynamo=False,
         )
 
     errors = verify_exports(module, torchscript_path, onnx_path, obs_dim, seed)
@@ -95,7 +93,7 @@ def export_policy(
         "files": {"torchscript": TORCHSCRIPT_FILE, "onnx": ONNX_FILE},
         "max_abs_error": errors,
     }
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
@@ -123,16 +121,6 @@ def verify_exports(
     if bad:
         raise RuntimeError(f"exported policy differs from the torch policy: max abs error {bad}")
     return errors
-
-
-def _atomic_save(path: Path, writer: Any) -> None:
-    """Write through a temporary file and rename, so a failed export never leaves half a file."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

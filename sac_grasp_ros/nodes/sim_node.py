@@ -40,6 +40,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sac_grasp_ros import protocol
+from sac_grasp_ros.atomic import atomic_path
 from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
@@ -423,10 +424,9 @@ class SimNode(Node):
         if self.record_stream is not None:
             self.record_stream.close()
         if self.recorded is not None:
-            path = self.settings.record_steps
-            temporary = f"{path}.tmp.npy"
-            np.save(temporary, np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1))
-            os.replace(temporary, path)
+            rows = np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1)
+            with atomic_path(self.settings.record_steps) as temporary, open(temporary, "wb") as file:
+                np.save(file, rows)
         self.env.close()
 
 
