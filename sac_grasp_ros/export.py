@@ -32,8 +32,9 @@ VERIFY_SAMPLES = 256
 VERIFY_TOLERANCE = 1e-5
 
 
-class DeployedPolicy(nn.Module):
-    """Raw observation -> joint velocities (rad/s): the policy mean squashed by tanh, then scaled."""
+class PolicyExportModule(nn.Module):
+    """The graph `sac-grasp export` writes: raw observation -> joint velocities (rad/s), the policy mean
+    squashed by tanh, then scaled (deploy.load_policy wraps the written files in a DeploymentPolicy)."""
 
     def __init__(self, policy: TanhGaussianPolicy, max_joint_velocity: float) -> None:
         super().__init__()
@@ -45,10 +46,10 @@ class DeployedPolicy(nn.Module):
         return torch.tanh(mean) * self.velocity_scale
 
 
-def build_deployed_policy(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[DeployedPolicy, int]:
+def build_export_module(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[PolicyExportModule, int]:
     """Load the checkpoint on CPU and wrap its policy; returns the module and the observation size."""
     loaded = load_checkpoint(policy_dir, device="cpu")
-    module = DeployedPolicy(loaded.sac.policy.cpu(), env_config.max_joint_velocity).eval()
+    module = PolicyExportModule(loaded.sac.policy.cpu(), env_config.max_joint_velocity).eval()
     return module, loaded.obs_dim
 
 
@@ -57,7 +58,7 @@ def export_policy(
 ) -> dict[str, Any]:
     """Write TorchScript and ONNX files plus a manifest into `out_dir`; verify both against torch."""
     env_config = read_env_config(env_config_file, policy_dir)
-    module, obs_dim = build_deployed_policy(policy_dir, env_config)
+    module, obs_dim = build_export_module(policy_dir, env_config)
     out_dir.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, obs_dim)
 
@@ -98,7 +99,7 @@ def export_policy(
 
 
 def verify_exports(
-    module: DeployedPolicy, torchscript_path: Path, onnx_path: Path, obs_dim: int, seed: int
+    module: PolicyExportModule, torchscript_path: Path, onnx_path: Path, obs_dim: int, seed: int
 ) -> dict[str, float]:
     """Max |difference| of each exported file against the torch module on seeded random observations."""
     generator = torch.Generator().manual_seed(seed)

@@ -9,9 +9,11 @@ from typing import Any
 
 import yaml
 
+from sac_grasp_ros.envs.observation import OBSERVATION_SIZES
+
 BACKENDS = ("mujoco", "pyrep")
 CONTROL_MODES = ("joint_velocity", "end_position")
-OBSERVATIONS = ("original", "extended")
+OBSERVATIONS = tuple(OBSERVATION_SIZES)
 REWARDS = ("original", "shaped")
 ENV_CONFIG_FILE = "env.yaml"
 POLICY_TASK_FIELDS = (

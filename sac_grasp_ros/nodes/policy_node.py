@@ -33,6 +33,7 @@ from std_msgs.msg import Float64MultiArray
 
 from sac_grasp_ros import deploy
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor
+from sac_grasp_ros.scene.kinematics import yaw_from_quaternion
 
 
 @dataclass
@@ -143,7 +144,7 @@ class PolicyNode(Node):
                 "target_pose", f"bad target_pose message (non-finite or zero quaternion): {values}"
             )
             return
-        self.target = (np.array([p.x, p.y, p.z]), deploy.yaw_from_quaternion(o.x, o.y, o.z, o.w))
+        self.target = (np.array([p.x, p.y, p.z]), yaw_from_quaternion(o.x, o.y, o.z, o.w))
         self.target_time = time.monotonic()
 
     # -- output ----------------------------------------------------------------------------------

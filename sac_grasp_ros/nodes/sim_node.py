@@ -41,7 +41,6 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from sac_grasp_ros import protocol
 from sac_grasp_ros.atomic import atomic_path
-from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,
@@ -53,6 +52,8 @@ from sac_grasp_ros.nodes.common import (
     make_executor,
     run_node,
 )
+from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
+from sac_grasp_ros.scene.kinematics import quaternion_from_yaw
 
 STEP_MODES = ("lockstep", "realtime")
 # Parameters handed to GraspEnvConfig (same names); sentinel values mean "env default".
@@ -349,7 +350,7 @@ class SimNode(Node):
         msg.name = list(self.env.joint_names)
         msg.position = [float(v) for v in self.env.joint_positions()]
         msg.velocity = [float(v) for v in self.env.joint_velocities()]
-        fingers = finger_joint_state(self.env)  # after the arm joints: the documented order stays
+        fingers = self.env.finger_joint_state()  # after the arm joints: the documented order stays
         if fingers is not None:
             msg.name = [*msg.name, *FINGER_JOINT_NAMES]
             msg.position = [*msg.position, *fingers[0]]
