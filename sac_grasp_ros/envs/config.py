@@ -88,8 +88,10 @@ class GraspEnvConfig:
                 raise ValueError(f"GraspEnvConfig.{name} must be a positive number, got {value!r}")
         if not isinstance(self.random_target, bool):
             raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"GraspEnvConfig.seed must be an int or None, got {self.seed!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
+        ):
+            raise ValueError(f"GraspEnvConfig.seed must be an int >= 0 or None, got {self.seed!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GraspEnvConfig:
