@@ -21,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from sac_grasp_ros.envs.config import GraspEnvConfig
-from sac_grasp_ros.envs.grasp_env import PREGRASP_HEIGHT
-from sac_grasp_ros.scene.base import JOINT_NAMES
-
-FINGER_JOINT_NAMES: tuple[str, str] = ("r_finger_joint", "l_finger_joint")
-"""Names under which the simulator publishes the gripper's slide joints in joint_states (after the arm's)."""
-OBSERVATION_SIZES = {"original": 17, "extended": 29}
+from sac_grasp_ros.envs.config import GraspEnvConfig, read_env_config
+from sac_grasp_ros.envs.observation import (
+    JOINT_POSITIONS,
+    JOINT_VELOCITIES,
+    OBSERVATION_SIZES,
+    TARGET_POSITION,
+    write_extended,
+)
+from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES, JOINT_NAMES
 
 
 class DeploymentError(ValueError):
@@ -99,30 +101,15 @@ class ObservationBuilder:
                 f"{q.shape}, {qd.shape}, {target.shape}"
             )
         obs = np.empty(self.size, dtype=np.float64)
-        obs[0:7] = q
-        obs[7:14] = qd
-        obs[14:17] = target
+        obs[JOINT_POSITIONS] = q
+        obs[JOINT_VELOCITIES] = qd
+        obs[TARGET_POSITION] = target
         if self.needs_fingers:
             if finger_positions is None or np.shape(finger_positions) != (2,):
                 raise ValueError("the extended observation needs the two finger positions (r, l)")
-            tool = self.tool_point(q, qd)
-            obs[17:20] = tool
-            obs[20:23] = target + np.array([0.0, 0.0, PREGRASP_HEIGHT]) - tool
-            obs[23:26] = target - tool
-            obs[26] = float(finger_positions[1]) - float(finger_positions[0])
-            obs[27] = math.sin(target_yaw)
-            obs[28] = math.cos(target_yaw)
+            opening = float(finger_positions[1]) - float(finger_positions[0])
+            write_extended(obs, target, self.tool_point(q, qd), opening, target_yaw)
         return obs.astype(np.float32)
-
-
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """Rotation about world z of a quaternion (the scene's formula for the block yaw)."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by `yaw` about world z."""
-    return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))
 
 
 class JointStateReader:
@@ -187,7 +174,7 @@ class DeploymentPolicy:
 def load_policy(path: str | Path, torch_threads: int = 1) -> DeploymentPolicy:
     """Load a checkpoint directory or an exported TorchScript file (.pt) on CPU.
 
-    Env settings: `env.yaml` beside a checkpoint (export.read_env_config), the export manifest
+    Env settings: `env.yaml` beside a checkpoint (envs.config.read_env_config), the export manifest
     (`export.json`) beside a TorchScript file. Raises DeploymentError saying what is wrong.
     """
     import torch
@@ -199,7 +186,7 @@ def load_policy(path: str | Path, torch_threads: int = 1) -> DeploymentPolicy:
     path = Path(path)
     if path.is_dir():
         try:
-            env_config = export.read_env_config(None, path)
+            env_config = read_env_config(None, path)
             loaded = load_checkpoint(path, device="cpu")
         except (CheckpointError, FileNotFoundError, ValueError) as error:
             raise DeploymentError(f"cannot load policy checkpoint {path}: {error}") from error
@@ -348,20 +335,3 @@ class VelocityCommandFilter:
         """Back to rest (zero command, no previous tick)."""
         self.command = np.zeros(self.num_joints)
         self._last_time = None
-
-
-def finger_joint_state(env: Any) -> tuple[list[float], list[float]] | None:
-    """(positions, velocities) of the (r, l) finger slide joints of a MuJoCo-backed GraspEnv, for
-    joint_states; None for a backend without a MuJoCo model (the extended observation then cannot be
-    rebuilt from joint_states)."""
-    scene = getattr(env, "scene", None)
-    model, data = getattr(scene, "model", None), getattr(scene, "data", None)
-    if model is None or data is None or not hasattr(model, "joint"):
-        return None
-    from sac_grasp_ros.scene import mujoco_model as mm
-
-    joints = [model.joint(name) for name in mm.NAMES.finger_joints]
-    return (
-        [float(data.qpos[j.qposadr[0]]) for j in joints],
-        [float(data.qvel[j.dofadr[0]]) for j in joints],
-    )

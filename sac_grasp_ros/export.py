@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sac_grasp_ros.atomic import atomic_path, atomic_write
 from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, read_env_config
 from sac_grasp_ros.sac import CheckpointError, load_checkpoint
 from sac_grasp_ros.sac.networks import TanhGaussianPolicy
@@ -32,8 +32,9 @@ VERIFY_SAMPLES = 256
 VERIFY_TOLERANCE = 1e-5
 
 
-class DeployedPolicy(nn.Module):
-    """Raw observation -> joint velocities (rad/s): the policy mean squashed by tanh, then scaled."""
+class PolicyExportModule(nn.Module):
+    """The graph `sac-grasp export` writes: raw observation -> joint velocities (rad/s), the policy mean
+    squashed by tanh, then scaled (deploy.load_policy wraps the written files in a DeploymentPolicy)."""
 
     def __init__(self, policy: TanhGaussianPolicy, max_joint_velocity: float) -> None:
         super().__init__()
@@ -45,10 +46,10 @@ class DeployedPolicy(nn.Module):
         return torch.tanh(mean) * self.velocity_scale
 
 
-def build_deployed_policy(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[DeployedPolicy, int]:
+def build_export_module(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[PolicyExportModule, int]:
     """Load the checkpoint on CPU and wrap its policy; returns the module and the observation size."""
     loaded = load_checkpoint(policy_dir, device="cpu")
-    module = DeployedPolicy(loaded.sac.policy.cpu(), env_config.max_joint_velocity).eval()
+    module = PolicyExportModule(loaded.sac.policy.cpu(), env_config.max_joint_velocity).eval()
     return module, loaded.obs_dim
 
 
@@ -57,29 +58,27 @@ def export_policy(
 ) -> dict[str, Any]:
     """Write TorchScript and ONNX files plus a manifest into `out_dir`; verify both against torch."""
     env_config = read_env_config(env_config_file, policy_dir)
-    module, obs_dim = build_deployed_policy(policy_dir, env_config)
+    module, obs_dim = build_export_module(policy_dir, env_config)
     out_dir.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, obs_dim)
 
     scripted = torch.jit.trace(module, example)
     torchscript_path = out_dir / TORCHSCRIPT_FILE
-    _atomic_save(torchscript_path, lambda target: torch.jit.save(scripted, str(target)))
+    with atomic_path(torchscript_path) as temporary:  # a failed export never leaves half a file
+        torch.jit.save(scripted, str(temporary))
 
     onnx_path = out_dir / ONNX_FILE
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(onnx_path) as temporary:
         # The TorchScript-based exporter is deprecated but needs no onnxscript; it is what we verify.
         warnings.simplefilter("ignore", DeprecationWarning)
-        _atomic_save(
-            onnx_path,
-            lambda target: torch.onnx.export(
-                module,
-                (example,),
-                str(target),
-                input_names=["observation"],
-                output_names=["joint_velocity"],
-                dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
-                dynamo=False,
-            ),
+        torch.onnx.export(
+            module,
+            (example,),
+            str(temporary),
+            input_names=["observation"],
+            output_names=["joint_velocity"],
+            dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
+            dynamo=False,
         )
 
     errors = verify_exports(module, torchscript_path, onnx_path, obs_dim, seed)
@@ -95,12 +94,12 @@ def export_policy(
         "files": {"torchscript": TORCHSCRIPT_FILE, "onnx": ONNX_FILE},
         "max_abs_error": errors,
     }
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
 def verify_exports(
-    module: DeployedPolicy, torchscript_path: Path, onnx_path: Path, obs_dim: int, seed: int
+    module: PolicyExportModule, torchscript_path: Path, onnx_path: Path, obs_dim: int, seed: int
 ) -> dict[str, float]:
     """Max |difference| of each exported file against the torch module on seeded random observations."""
     generator = torch.Generator().manual_seed(seed)
@@ -123,16 +122,6 @@ def verify_exports(
     if bad:
         raise RuntimeError(f"exported policy differs from the torch policy: max abs error {bad}")
     return errors
-
-
-def _atomic_save(path: Path, writer: Any) -> None:
-    """Write through a temporary file and rename, so a failed export never leaves half a file."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sac_grasp_ros.sac import SAC, DemoRecorder, ReplayBuffer, SACConfig, load_demos, save_demos
+from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_demos, save_demos
 from sac_grasp_ros.sac.agent import sample_mixed
 
 
@@ -23,24 +23,24 @@ def constant_buffer(
     return buffer
 
 
-def test_recorder_round_trip(tmp_path) -> None:
-    recorder = DemoRecorder(3, 2)
+def test_save_and_load_round_trip(tmp_path) -> None:
     rng = np.random.default_rng(0)
     rows = [
         (rng.standard_normal(3), rng.uniform(-1, 1, 2), float(i), rng.standard_normal(3), i == 4)
         for i in range(5)
     ]
-    for row in rows:
-        recorder.add(*row)
-    recorder.save(tmp_path / "demo.npz")
+    columns = [np.stack([row[k] for row in rows]) for k in range(5)]
+    save_demos(tmp_path / "demo.npz", *columns)
     demos = load_demos(tmp_path / "demo.npz", obs_dim=3, act_dim=2)
     assert len(demos) == 5
     stored = demos.transitions()
     np.testing.assert_allclose(stored["obs"], np.stack([r[0] for r in rows]).astype(np.float32))
     np.testing.assert_array_equal(stored["rewards"], np.arange(5, dtype=np.float32))
     np.testing.assert_array_equal(stored["terminated"], [False] * 4 + [True])
-    with pytest.raises(ValueError, match=r"'actions' has shape \(4,\), expected \(2,\)"):
-        recorder.add(np.zeros(3), np.zeros(4), 0.0, np.zeros(3), False)
+    short_actions = [columns[0], columns[1][:4], *columns[2:]]
+    with pytest.raises(ValueError, match=r"'actions' has shape \(4, 2\), expected \(5, 2\)"):
+        save_demos(tmp_path / "short.npz", *short_actions)
+    assert not (tmp_path / "short.npz").exists()
 
 
 def test_wrong_action_space_and_bad_files_are_refused(tmp_path) -> None:

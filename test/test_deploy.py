@@ -15,6 +15,7 @@ from sac_grasp_ros import deploy
 from sac_grasp_ros.envs.grasp_env import GraspEnv
 from sac_grasp_ros.envs.scripted import ScriptedGrasper
 from sac_grasp_ros.sac import SAC, SACConfig, save_checkpoint
+from sac_grasp_ros.scene.kinematics import quaternion_from_yaw, yaw_from_quaternion
 
 
 @pytest.mark.parametrize("observation", ["original", "extended"])
@@ -29,7 +30,7 @@ def test_observation_rebuilt_from_robot_state_equals_the_envs(observation):
         obs, _ = env.reset(seed=11 + episode)
         grasper = ScriptedGrasper(env)
         for step in range(60):
-            fingers = deploy.finger_joint_state(env)
+            fingers = env.finger_joint_state()
             xyz, yaw = env.target_pose()
             rebuilt = builder.build(
                 env.joint_positions(), env.joint_velocities(), xyz, yaw, np.array(fingers[0])
@@ -60,7 +61,7 @@ def test_observation_builder_refuses_incomplete_state():
 
 def test_quaternion_yaw_round_trip():
     for yaw in np.linspace(-3.1, 3.1, 13):
-        assert math.isclose(deploy.yaw_from_quaternion(*deploy.quaternion_from_yaw(yaw)), yaw, abs_tol=1e-12)
+        assert math.isclose(yaw_from_quaternion(*quaternion_from_yaw(yaw)), yaw, abs_tol=1e-12)
 
 
 def test_joint_state_reader_reorders_and_rejects():

@@ -58,6 +58,34 @@ def test_check_env(control_mode: str, observation: str) -> None:
     e.close()
 
 
+def test_observation_layout_names_what_the_env_reports() -> None:
+    """The named slices of envs.observation (shared with deploy) read back the env's own accessors."""
+    from sac_grasp_ros.envs import observation as layout
+
+    e = GraspEnv(observation="extended", random_target=True)
+    obs, _ = e.reset(seed=3)
+    for _ in range(5):
+        obs, *_ = e.step(np.full(7, 0.3))
+    xyz, yaw = e.target_pose()
+    tool = e.gripper_position()
+    (right, left), _ = e.finger_joint_state()
+    expected = [
+        (layout.JOINT_POSITIONS, e.joint_positions()),
+        (layout.JOINT_VELOCITIES, e.joint_velocities()),
+        (layout.TARGET_POSITION, xyz),
+        (layout.TOOL_POSITION, tool),
+        (layout.TOOL_TO_PREGRASP, e.pregrasp_point() - tool),
+        (layout.TOOL_TO_TARGET, xyz - tool),
+        (layout.FINGER_OPENING, left - right),
+        (layout.TARGET_YAW_SIN, math.sin(yaw)),
+        (layout.TARGET_YAW_COS, math.cos(yaw)),
+    ]
+    for index, value in expected:
+        np.testing.assert_allclose(obs[index], value, atol=1e-6, err_msg=str(index))
+    assert obs.shape == (layout.OBSERVATION_SIZES["extended"],) == (layout.TARGET_YAW_COS + 1,)
+    e.close()
+
+
 def test_registered_id_builds_the_env() -> None:
     assert sac_grasp_ros.envs.ENV_ID == "sac_grasp_ros/SawyerGrasp-v0"
     e = gym.make(ENV_ID, observation="extended", max_episode_steps=3)

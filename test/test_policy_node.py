@@ -22,6 +22,8 @@ from std_msgs.msg import Float64MultiArray  # noqa: E402
 from sac_grasp_ros import deploy  # noqa: E402
 from sac_grasp_ros.graph import protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import STEP_QOS  # noqa: E402
+from sac_grasp_ros.scene import FINGER_JOINT_NAMES, JOINT_NAMES  # noqa: E402
+from sac_grasp_ros.scene.kinematics import yaw_from_quaternion  # noqa: E402
 
 COMMAND_TOPIC = "/arm_controller/commands"  # not the sim's default: the remapping is part of the test
 CLAMP = 0.5  # rad/s
@@ -78,7 +80,7 @@ def expected_commands(policy, states: list[JointState], target: PoseStamped) -> 
     builder = deploy.ObservationBuilder("extended")
     reader = deploy.JointStateReader(need_fingers=True)
     p, o = target.pose.position, target.pose.orientation
-    xyz, yaw = np.array([p.x, p.y, p.z]), deploy.yaw_from_quaternion(o.x, o.y, o.z, o.w)
+    xyz, yaw = np.array([p.x, p.y, p.z]), yaw_from_quaternion(o.x, o.y, o.z, o.w)
     out = []
     for state in states:
         q, qd, fingers = reader.read(list(state.name), state.position, state.velocity)
@@ -131,7 +133,7 @@ def test_policy_node_drives_the_simulated_robot_and_stops_it(start_node, ros_cli
     assert np.abs(moving).max() <= CLAMP + 1e-12
     assert np.abs(np.diff(moving, axis=0)).max() <= ACCELERATION * 2.0 / RATE + 1e-9
     assert abs(states[-1].position[0] - start_q0) > 0.3  # ~0.5 rad/s for >= 1.5 s on joint 0
-    assert list(states[-1].name) == [*deploy.JOINT_NAMES, *deploy.FINGER_JOINT_NAMES]
+    assert list(states[-1].name) == [*JOINT_NAMES, *FINGER_JOINT_NAMES]
     policy = deploy.load_policy(policy_dir)
     expected = expected_commands(policy, states, targets[-1])
     steady = moving[start_count:]

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
+from sac_grasp_ros.envs.observation import OBSERVATION_SIZES
 from sac_grasp_ros.scene import BACKENDS
 
 CONTROL_MODES = ("joint_velocity", "end_position")
-OBSERVATIONS = ("original", "extended")
+OBSERVATIONS = tuple(OBSERVATION_SIZES)
 REWARDS = ("original", "shaped")
 ENV_CONFIG_FILE = "env.yaml"
 """Beside a policy checkpoint: the GraspEnvConfig it was trained with (observation mode, velocity scale)."""
@@ -88,8 +89,10 @@ class GraspEnvConfig:
                 raise ValueError(f"GraspEnvConfig.{name} must be a positive number, got {value!r}")
         if not isinstance(self.random_target, bool):
             raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"GraspEnvConfig.seed must be an int or None, got {self.seed!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
+        ):
+            raise ValueError(f"GraspEnvConfig.seed must be an int >= 0 or None, got {self.seed!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GraspEnvConfig:

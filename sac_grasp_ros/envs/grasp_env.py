@@ -9,11 +9,10 @@ import gymnasium as gym
 import numpy as np
 
 from sac_grasp_ros.envs.config import GraspEnvConfig
+from sac_grasp_ros.envs.observation import OBSERVATION_SIZES, PREGRASP_HEIGHT, write_extended
 from sac_grasp_ros.scene import JOINT_NAMES, GraspScene, make_scene
 from sac_grasp_ros.scene.kinematics import damped_pinv, pointing_down_error, wrap_angle
 
-PREGRASP_HEIGHT = 0.08
-"""The reward's reference point is this far above the block centre (m), as in the original."""
 GRASP_OFFSET = 0.005
 """Tool point height above the block centre where the pads catch the block's upper half (m)."""
 GRASP_GATE_SQUARED = 0.1
@@ -54,7 +53,7 @@ class GraspEnv(gym.Env):
     range); NaN/inf or a wrong shape raise ValueError before anything moves.
 
     ## Observation Space
-    `Box(-inf, inf, (17,) or (29,), float32)`:
+    `Box(-inf, inf, (17,) or (29,), float32)`, laid out in `sac_grasp_ros.envs.observation`:
 
     | index | observation                                            | unit  |
     |-------|--------------------------------------------------------|-------|
@@ -143,7 +142,7 @@ class GraspEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         self._act_shape = (act_dim,)
         self._extended = config.observation == "extended"
-        obs_dim = 29 if self._extended else 17
+        obs_dim = OBSERVATION_SIZES[config.observation]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         self._obs = np.zeros(obs_dim, dtype=np.float32)
         self._shaped = config.reward == "shaped"
@@ -238,6 +237,10 @@ class GraspEnv(gym.Env):
     def target_pose(self) -> tuple[np.ndarray, float]:
         return self.scene.target_pose()
 
+    def finger_joint_state(self) -> tuple[list[float], list[float]] | None:
+        """(positions, velocities) of the (r, l) finger slide joints; None when the backend has none."""
+        return self.scene.finger_joint_state()
+
     def pregrasp_point(self) -> np.ndarray:
         xyz, _ = self.scene.target_pose()
         xyz[2] += PREGRASP_HEIGHT
@@ -310,21 +313,13 @@ class GraspEnv(gym.Env):
         return False
 
     def _observe(self) -> np.ndarray:
+        """The layout of envs.observation: the scene writes the original 17 values, then the extended part."""
         obs = self._obs
         scene = self.scene
         scene.write_observation(obs)
         if self._extended:
-            target = scene.target_position()
-            tool = scene.gripper_position()
-            yaw = scene.target_pose()[1]
-            obs[17:20] = tool
-            offset = target - tool
-            obs[23:26] = offset
-            offset[2] += PREGRASP_HEIGHT
-            obs[20:23] = offset
-            obs[26] = scene.gripper_opening()
-            obs[27] = math.sin(yaw)
-            obs[28] = math.cos(yaw)
+            xyz, yaw = scene.target_pose()
+            write_extended(obs, xyz, scene.gripper_position(), scene.gripper_opening(), yaw)
         return obs.copy()
 
     def compute_reward(self) -> tuple[float, dict[str, float]]:

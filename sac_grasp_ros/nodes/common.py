@@ -1,8 +1,9 @@
-"""Pieces shared by the nodes: QoS profiles, the executor loop, parameter helpers, topic names."""
+"""Pieces shared by the nodes: QoS profiles, the executor loop, topic names (parameters: nodes.params)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 STEP_TOPIC = "step"
 COMMAND_TOPIC = "velocity_controller/commands"
@@ -55,14 +57,29 @@ def make_executor(node: Node, kind: str | None = None) -> Any:
     return executor
 
 
-def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
+def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful_stop: bool = False) -> int:
     """Init rclpy, build the node, run its `loop()`, and shut down cleanly on SIGINT/SIGTERM.
+
+    `graceful_stop`: a signal only sets the node's `stop_requested` (its loop must end on it), so the
+    context is still up in `close()`: policy_node sends a last zero command there. Otherwise rclpy's
+    handlers shut the context down and `loop()` ends with an exception.
 
     Returns the process exit code: 0 on a clean stop, 1 when the node could not start (bad
     parameters: the message was logged).
     """
-    rclpy.init(args=args)
     node = None
+    previous: dict[int, Any] = {}
+    if graceful_stop:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if node is None:  # still starting: nothing to stop gracefully
+                raise KeyboardInterrupt
+            node.stop_requested = True
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    else:
+        rclpy.init(args=args)
     code = 0
     try:
         node = factory()
@@ -86,6 +103,8 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
                 print(f"[WARN] error while closing: {error}", file=sys.stderr)
             node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 

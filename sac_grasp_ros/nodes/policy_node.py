@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import array
 import math
-import signal
-import sys
 import time
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from sac_grasp_ros import deploy
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC
-from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor
+from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor, run_node
+from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
+from sac_grasp_ros.scene.kinematics import yaw_from_quaternion
 
 
 @dataclass
@@ -79,18 +80,22 @@ class PolicyNodeSettings:
             raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads!r}")
 
 
+RUNTIME_SETTABLE = {"stale_timeout"}
+"""PolicyNodeSettings fields that take effect at run time; the others are refused (restart the node)."""
+
+
 class PolicyNode(Node):
     """See the module docstring."""
 
     def __init__(self) -> None:
         super().__init__("policy_node")
-        values = {f.name: self.declare_parameter(f.name, f.default).value for f in fields(PolicyNodeSettings)}
         try:
-            self.settings = PolicyNodeSettings(**values)
+            self.settings = PolicyNodeSettings(**declare_dataclass(self, PolicyNodeSettings))
             self.settings.validate()
             self.policy = deploy.load_policy(self.settings.policy, self.settings.torch_threads)
         except (ValueError, TypeError) as error:  # DeploymentError is a ValueError
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         settings = self.settings
         limit = settings.max_joint_velocity or self.policy.max_joint_velocity
         self.builder = deploy.ObservationBuilder(self.policy.observation)
@@ -121,6 +126,13 @@ class PolicyNode(Node):
             f"stale after {settings.stale_timeout:g} s"
         )
 
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        candidate, reason = apply_parameter_changes(self.settings, params, RUNTIME_SETTABLE)
+        if candidate is None:
+            return SetParametersResult(successful=False, reason=reason)
+        self.settings = candidate
+        return SetParametersResult(successful=True)
+
     # -- inputs ----------------------------------------------------------------------------------
     def _log_once(self, kind: str, message: str) -> None:
         if kind not in self.logged_problems:
@@ -144,7 +156,7 @@ class PolicyNode(Node):
                 "target_pose", f"bad target_pose message (non-finite or zero quaternion): {values}"
             )
             return
-        self.target = (np.array([p.x, p.y, p.z]), deploy.yaw_from_quaternion(o.x, o.y, o.z, o.w))
+        self.target = (np.array([p.x, p.y, p.z]), yaw_from_quaternion(o.x, o.y, o.z, o.w))
         self.target_time = time.monotonic()
 
     # -- output ----------------------------------------------------------------------------------
@@ -198,36 +210,8 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Like common.run_node, but signals only set a flag: the context stays up for the final stop."""
-    rclpy.init(args=args, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-    node: PolicyNode | None = None
-    code = 0
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if node is None:
-            raise KeyboardInterrupt
-        node.stop_requested = True
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        node = PolicyNode()
-        code = int(node.loop() or 0)
-    except KeyboardInterrupt:
-        code = 0
-    except StartupError as error:
-        print(f"[ERROR] {error}", file=sys.stderr, flush=True)
-        code = 1
-    finally:
-        if node is not None:
-            try:
-                node.close()
-            except Exception as error:
-                print(f"[WARN] error while closing: {error}", file=sys.stderr)
-            node.destroy_node()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
+    # Signals only end the loop: the context stays up for the final stop command in close().
+    return run_node(PolicyNode, args, graceful_stop=True)
 
 
 if __name__ == "__main__":

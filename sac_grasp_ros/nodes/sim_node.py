@@ -13,6 +13,9 @@ Interfaces (relative names, so each worker lives in its own namespace, e.g. /wor
 - srv `reset` (std_srvs/Trigger): starts a new episode; the message is JSON with its
   session/episode key so a caller can tell its messages from earlier ones.
 
+Parameters: every GraspEnvConfig field under its own name (`seed` unset: unseeded) and the
+SimNodeSettings below; only RUNTIME_SETTABLE ones change at run time, the others need a restart.
+
 `step_mode`: "lockstep" steps once per received command (training); "realtime" steps every
 control_period with the latest command (deployment, robot stand-in). The watchdog zeroes the held
 command when none arrived within `watchdog_timeout`.
@@ -25,13 +28,13 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
@@ -39,7 +42,8 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayou
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros.deploy import FINGER_JOINT_NAMES, finger_joint_state, quaternion_from_yaw
+from sac_grasp_ros.atomic import atomic_path
+from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
@@ -52,20 +56,11 @@ from sac_grasp_ros.nodes.common import (
     make_executor,
     run_node,
 )
+from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
+from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
+from sac_grasp_ros.scene.kinematics import quaternion_from_yaw
 
 STEP_MODES = ("lockstep", "realtime")
-# Parameters handed to GraspEnvConfig (same names); sentinel values mean "env default".
-ENV_PARAMETERS: dict[str, Any] = {
-    "backend": "mujoco",
-    "control_mode": "joint_velocity",
-    "random_target": False,
-    "seed": -1,  # -1: unseeded
-    "max_episode_steps": 0,  # 0: the env's default
-    "max_joint_velocity": 1.0,  # rad/s at action 1.0
-    "control_period": 0.0,  # s; 0: the env's default
-    "observation": "original",
-    "reward": "original",
-}
 
 
 @dataclass
@@ -104,48 +99,28 @@ class SimNodeSettings:
 
 
 RUNTIME_SETTABLE = {"watchdog_timeout", "markers_every", "joint_states_every"}
-
-
-def env_config_dict(values: dict[str, Any]) -> dict[str, Any]:
-    """Parameters to GraspEnvConfig fields, sentinels dropped so the env's defaults apply."""
-    out = dict(values)
-    if out.get("seed", -1) < 0:
-        out["seed"] = None
-    for name in ("max_episode_steps", "control_period"):
-        if not out.get(name):
-            out.pop(name, None)
-    return out
+"""SimNodeSettings fields that take effect at run time; the env's parameters need a restart."""
 
 
 class SimNode(Node):
     """One simulator worker (see the module docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__("sim_node")
-        env_values = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=f"GraspEnvConfig.{name}")
-            ).value
-            for name, default in ENV_PARAMETERS.items()
-        }
-        settings_values = {
-            f.name: self.declare_parameter(f.name, f.default).value for f in fields(SimNodeSettings)
-        }
-        try:
-            self.settings = SimNodeSettings(**settings_values)
+    def __init__(self, **node_options: Any) -> None:
+        """`node_options`: rclpy Node options (context, cli_args, ...), e.g. for an in-process test."""
+        super().__init__("sim_node", **node_options)
+        try:  # every GraspEnvConfig field is a parameter of the same name (seed: unset = unseeded)
+            env_values = declare_dataclass(self, GraspEnvConfig)
+            self.settings = SimNodeSettings(**declare_dataclass(self, SimNodeSettings))
             self.settings.validate()
-            self.env_config, self.env = self._make_env(env_config_dict(env_values))
+            self.env_config, self.env = self._make_env(env_values)
         except (ValueError, TypeError) as error:
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.act_dim = int(self.env.action_space.shape[0])
         self.obs_dim = int(self.env.observation_space.shape[0])
-        self.command_scale = (
-            float(env_values["max_joint_velocity"])
-            if self.env_config.control_mode == "joint_velocity"
-            else 1.0
-        )
+        joint_velocity = self.env_config.control_mode == "joint_velocity"
+        self.command_scale = float(self.env_config.max_joint_velocity) if joint_velocity else 1.0
         # Bookkeeping ids only (not simulation randomness): a fresh session per process start lets
         # the agent tell a restarted worker's messages from the old ones.
         self.session = int.from_bytes(os.urandom(4), "little") >> 1
@@ -163,7 +138,6 @@ class SimNode(Node):
             self.record_stream = open(f"{self.settings.record_steps}.stream", "ab")  # noqa: SIM115
         self.pending_fault: str | None = None
         self.nan_resets = 0
-        self.seed = env_values["seed"] if env_values["seed"] >= 0 else None
 
         layout = MultiArrayLayout()
         layout.dim = [
@@ -191,27 +165,17 @@ class SimNode(Node):
         )
 
     @staticmethod
-    def _make_env(config_values: dict[str, Any]) -> tuple[Any, Any]:
-        from sac_grasp_ros.envs.config import GraspEnvConfig
-        from sac_grasp_ros.envs.grasp_env import GraspEnv
+    def _make_env(config_values: dict[str, Any]) -> tuple[GraspEnvConfig, Any]:
+        from sac_grasp_ros.envs.grasp_env import GraspEnv  # MuJoCo: loaded once the parameters are valid
 
         config = GraspEnvConfig.from_dict(config_values)
         return config, GraspEnv(config=config)
 
     # -- parameters -----------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        values = {f.name: getattr(self.settings, f.name) for f in fields(SimNodeSettings)}
-        for param in params:
-            if param.name not in RUNTIME_SETTABLE:
-                return SetParametersResult(
-                    successful=False, reason=f"{param.name} cannot change at run time; restart the node"
-                )
-            values[param.name] = param.value
-        candidate = SimNodeSettings(**values)
-        try:
-            candidate.validate()
-        except ValueError as error:
-            return SetParametersResult(successful=False, reason=str(error))
+        candidate, reason = apply_parameter_changes(self.settings, params, RUNTIME_SETTABLE)
+        if candidate is None:
+            return SetParametersResult(successful=False, reason=reason)
         self.settings = candidate
         return SetParametersResult(successful=True)
 
@@ -296,10 +260,7 @@ class SimNode(Node):
             self._reset_episode()
 
     def _reset_episode(self) -> None:
-        if self.seed is not None and self.episode < 0:
-            obs, _ = self.env.reset(seed=int(self.seed))
-        else:
-            obs, _ = self.env.reset()
+        obs, _ = self.env.reset()  # the first reset seeds itself with GraspEnvConfig.seed
         self.episode += 1
         self.step_index = 0
         self.episode_return = 0.0
@@ -348,7 +309,7 @@ class SimNode(Node):
         msg.name = list(self.env.joint_names)
         msg.position = [float(v) for v in self.env.joint_positions()]
         msg.velocity = [float(v) for v in self.env.joint_velocities()]
-        fingers = finger_joint_state(self.env)  # after the arm joints: the documented order stays
+        fingers = self.env.finger_joint_state()  # after the arm joints: the documented order stays
         if fingers is not None:
             msg.name = [*msg.name, *FINGER_JOINT_NAMES]
             msg.position = [*msg.position, *fingers[0]]
@@ -423,10 +384,9 @@ class SimNode(Node):
         if self.record_stream is not None:
             self.record_stream.close()
         if self.recorded is not None:
-            path = self.settings.record_steps
-            temporary = f"{path}.tmp.npy"
-            np.save(temporary, np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1))
-            os.replace(temporary, path)
+            rows = np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1)
+            with atomic_path(self.settings.record_steps) as temporary, open(temporary, "wb") as file:
+                np.save(file, rows)
         self.env.close()
 
 

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sac_grasp_ros.atomic import atomic_path, atomic_write, fsync_directory, temporary_sibling
+from sac_grasp_ros.curve_csv import curve_csv
 from sac_grasp_ros.sac.agent import SAC
 from sac_grasp_ros.sac.config import SACConfig
 from sac_grasp_ros.sac.replay import ReplayBuffer, read_npz
@@ -37,7 +38,7 @@ CHECKPOINT_FILES: dict[str, str] = {
     META_FILE: "format tag, obs_dim, act_dim, SACConfig (JSON), trainer counters (env steps, episodes, ...)",
     LEARNER_FILE: "SAC.state_dict(): policy, twin Q, target Q, log_alpha, three Adam states, num_updates",
     CURVE_FILE: "learning curve: equal-length 1-D arrays per column (e.g. env_steps, episode_return)",
-    CURVE_CSV_FILE: "the same learning curve as CSV, for people and spreadsheets",
+    CURVE_CSV_FILE: "the same learning curve as CSV (rewards.csv's columns), for people and spreadsheets",
     BUFFER_FILE: "optional: the replay buffer (ReplayBuffer.save format)",
 }
 REQUIRED_FILES = (META_FILE, LEARNER_FILE)
@@ -87,9 +88,10 @@ def save_checkpoint(
             raise TypeError(f"checkpoint counter {name!r} must be int or float, got {type(value).__name__}")
     curve_arrays = _validated_curve(dict(curve or {}), source="save_checkpoint(curve=...)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temporary = temporary_sibling(path)
     temporary.mkdir()
     try:
+        # Each file is complete and fsynced before the directory is swapped in (atomic_* below).
         meta = {
             "format": CHECKPOINT_FORMAT,
             "obs_dim": sac.obs_dim,
@@ -98,15 +100,17 @@ def save_checkpoint(
             "counters": {"num_updates": sac.num_updates, **counters},
             "files": {name: text for name, text in CHECKPOINT_FILES.items() if name != BUFFER_FILE or buffer},
         }
-        _write(temporary / META_FILE, lambda file: file.write(json.dumps(meta, indent=2).encode()))
-        _write(temporary / LEARNER_FILE, lambda file: torch.save(sac.state_dict(), file))
-        _write(temporary / CURVE_FILE, lambda file: np.savez(file, **curve_arrays))
-        _write(temporary / CURVE_CSV_FILE, lambda file: file.write(curve_to_csv(curve_arrays).encode()))
+        atomic_write(temporary / META_FILE, json.dumps(meta, indent=2))
+        with atomic_path(temporary / LEARNER_FILE) as learner_file:
+            torch.save(sac.state_dict(), learner_file)
+        with atomic_path(temporary / CURVE_FILE) as curve_file, open(curve_file, "wb") as file:
+            np.savez(file, **curve_arrays)
+        atomic_write(temporary / CURVE_CSV_FILE, curve_csv(curve_arrays))
         if buffer is not None:
             buffer.save(temporary / BUFFER_FILE)
         for name, content in extra_files.items():
-            _write(temporary / name, lambda file, content=content: file.write(content))
-        _fsync_directory(temporary)
+            atomic_write(temporary / name, content)
+        fsync_directory(temporary)
         _swap_in(temporary, path)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -169,16 +173,6 @@ def load_checkpoint(
     return LoadedCheckpoint(path, sac, obs_dim, act_dim, config, counters, curve, buffer_loaded)
 
 
-def curve_to_csv(curve: Mapping[str, np.ndarray]) -> str:
-    if not curve:
-        return ""
-    names = list(curve)
-    rows = [",".join(names)]
-    for values in zip(*(curve[name].tolist() for name in names), strict=True):
-        rows.append(",".join(repr(value) if isinstance(value, float) else str(value) for value in values))
-    return "\n".join(rows) + "\n"
-
-
 def _validated_curve(curve: dict[str, Any], source: str) -> dict[str, np.ndarray]:
     arrays = {name: np.asarray(values) for name, values in curve.items()}
     lengths = {name: array.shape for name, array in arrays.items()}
@@ -238,21 +232,6 @@ def _existing_checkpoint(path: Path) -> Path:
     raise CheckpointError(f"{path}: no checkpoint directory there")
 
 
-def _write(file_path: Path, writer: Any) -> None:
-    with open(file_path, "wb") as file:
-        writer(file)
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _swap_in(temporary: Path, path: Path) -> None:
     """Replace `path` by `temporary`; at every instant one complete checkpoint exists on disk."""
     previous = path.parent / f".{path.name}.old"
@@ -260,5 +239,5 @@ def _swap_in(temporary: Path, path: Path) -> None:
     if path.exists():
         os.rename(path, previous)
     os.rename(temporary, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     shutil.rmtree(previous, ignore_errors=True)

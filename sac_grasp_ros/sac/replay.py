@@ -10,6 +10,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from sac_grasp_ros.atomic import atomic_path
+
 BUFFER_FORMAT = "sac_grasp_ros.replay/1"
 
 # name -> (dtype, per-transition shape given obs_dim/act_dim): the one declaration of what a transition holds.
@@ -206,9 +208,10 @@ class ReplayBuffer:
         return {name: array[: self.size] for name, array in self.arrays.items()}
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write a compressed .npz (rows, position, size, RNG state): a resumed run continues identically."""
+        """Write a compressed .npz (rows, position, size, RNG state), atomically: a resumed run continues
+        identically."""
         rng_state = json.dumps(self.rng.bit_generator.state)
-        with open(path, "wb") as file:
+        with atomic_path(path) as temporary, open(temporary, "wb") as file:
             np.savez_compressed(
                 file,
                 format=np.array(BUFFER_FORMAT),
@@ -218,8 +221,6 @@ class ReplayBuffer:
                 rng_state=np.array(rng_state),
                 **self.transitions(),
             )
-            file.flush()
-            os.fsync(file.fileno())
 
     def load(self, path: str | os.PathLike) -> None:
         """Replace this buffer's contents with a saved one; validates everything before changing anything."""

@@ -13,6 +13,9 @@ import numpy as np
 JOINT_NAMES: tuple[str, ...] = tuple(f"right_j{i}" for i in range(7))
 """Sawyer arm joints, base to wrist, as named by Rethink (and by ROS `sensor_msgs/JointState`)."""
 
+FINGER_JOINT_NAMES: tuple[str, str] = ("r_finger_joint", "l_finger_joint")
+"""The gripper's slide joints as published in joint_states (after the arm's)."""
+
 HOME_POSTURE = np.array([0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056])
 """The original's home posture (rad): gripper pointing down about 0.2 m above the block."""
 
@@ -79,6 +82,12 @@ class GraspScene(ABC):
     def gripper_opening(self) -> float:
         """Distance between the finger slide positions (m): about 0.023 open, negative when closed on
         nothing."""
+
+    def finger_joint_state(self) -> tuple[list[float], list[float]] | None:
+        """(positions, velocities) of the FINGER_JOINT_NAMES slide joints (m, m/s), for joint_states;
+        None from a backend that does not simulate them (the extended observation then cannot be
+        rebuilt from joint_states)."""
+        return None
 
     @abstractmethod
     def target_pose(self) -> tuple[np.ndarray, float]:

@@ -1,5 +1,6 @@
-"""Small rotation and Jacobian helpers shared by the backends, the env's end_position mode and the
-scripted controller (intrinsic x-y-z Euler angles, CoppeliaSim's convention)."""
+"""Small rotation and Jacobian helpers shared by the backends, the env's end_position mode, the
+scripted controller and the ROS nodes (intrinsic x-y-z Euler angles, CoppeliaSim's convention;
+quaternions in ROS's (x, y, z, w) order)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ def wrap_angle(angle: float, period: float = 2.0 * math.pi) -> float:
     """Map an angle (difference) to [-period/2, period/2)."""
     half = period / 2.0
     return (angle + half) % period - half
+
+
+def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by `yaw` about world z."""
+    return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Rotation about world z of a quaternion (the block's yaw)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 def euler_from_matrix(r: np.ndarray) -> np.ndarray:

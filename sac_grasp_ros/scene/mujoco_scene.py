@@ -16,7 +16,12 @@ import numpy as np
 
 from sac_grasp_ros.scene import mujoco_model as mm
 from sac_grasp_ros.scene.base import HOME_POSTURE, GraspScene
-from sac_grasp_ros.scene.kinematics import damped_pinv, euler_from_matrix, pointing_down_error
+from sac_grasp_ros.scene.kinematics import (
+    damped_pinv,
+    euler_from_matrix,
+    pointing_down_error,
+    yaw_from_quaternion,
+)
 
 # Warnings MuJoCo raises (and then auto-resets mjData) when the state holds NaN/inf/huge values.
 _BAD_STATE_WARNINGS = tuple(
@@ -121,6 +126,7 @@ class MujocoGraspScene(GraspScene):
         self._arm_act = slice(int(m.actuator_actadr[arm_u[0]]), int(m.actuator_actadr[arm_u[0]]) + 7)
         self._arm_dofs = arm_v
         self._finger_q = [int(m.joint(j).qposadr[0]) for j in names.finger_joints]
+        self._finger_v = [int(m.joint(j).dofadr[0]) for j in names.finger_joints]
         self._finger_u = [int(m.actuator(a).id) for a in names.finger_actuators]
         block_joint = m.joint(names.block_joint)
         self._block_q = slice(int(block_joint.qposadr[0]), int(block_joint.qposadr[0]) + 7)
@@ -229,11 +235,14 @@ class MujocoGraspScene(GraspScene):
         _, d = self._require()
         return float(d.qpos[self._finger_q[1]] - d.qpos[self._finger_q[0]])
 
+    def finger_joint_state(self) -> tuple[list[float], list[float]]:
+        _, d = self._require()
+        return [float(d.qpos[i]) for i in self._finger_q], [float(d.qvel[i]) for i in self._finger_v]
+
     def target_pose(self) -> tuple[np.ndarray, float]:
         q = self._block_qpos
         w, x, y, z = q[3:7].tolist()
-        yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-        return q[:3].copy(), yaw
+        return q[:3].copy(), yaw_from_quaternion(x, y, z, w)
 
     def target_position(self) -> np.ndarray:
         return self._block_qpos[:3].copy()

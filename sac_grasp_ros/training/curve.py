@@ -130,12 +130,8 @@ class EpisodeTracker:
             wall_s=wall_s,
         )
         self.curve.append(record)
-        self.reset(env_index)
-        return record
-
-    def reset(self, env_index: int) -> None:
-        """Forget a partial episode (e.g. a worker restarted)."""
         self._returns[env_index], self._lengths[env_index], self._success[env_index] = 0.0, 0, None
+        return record
 
 
 def success_from_info(info: Mapping[str, object]) -> bool | None:

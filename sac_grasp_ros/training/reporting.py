@@ -6,7 +6,7 @@ Used by the in-process trainer, the grasp recipe and the ROS agent node (no rclp
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sac_grasp_ros.atomic import atomic_path
+from sac_grasp_ros.curve_csv import CsvLog, read_rows
 from sac_grasp_ros.training.curve import CURVE_COLUMNS, EpisodeRecord, LearningCurve
 
 REWARDS_CSV = "rewards.csv"
@@ -38,13 +40,7 @@ class RunReporter:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.window = window
-        csv_path = self.out_dir / REWARDS_CSV
-        new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-        self._csv_file = open(csv_path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
-        self._csv = csv.writer(self._csv_file)
-        if new_file:
-            self._csv.writerow(list(CURVE_COLUMNS))
-            self._csv_file.flush()
+        self._rewards = CsvLog(self.out_dir / REWARDS_CSV, CURVE_COLUMNS)
         self._writer = None
         if tensorboard:
             # imported lazily: tensorboard is slow to import and optional for callers that pass False
@@ -54,18 +50,7 @@ class RunReporter:
 
     def episode(self, record: EpisodeRecord, curve: LearningCurve) -> None:
         """Log one finished episode to the CSV and TensorBoard (return, length, rolling success rate)."""
-        success = "" if record.success is None else int(record.success)
-        self._csv.writerow(
-            [
-                record.episode,
-                record.env_steps,
-                f"{record.episode_return:.6g}",
-                record.episode_length,
-                success,
-                f"{record.wall_s:.3f}",
-            ]
-        )
-        self._csv_file.flush()
+        self._rewards.append(dataclasses.asdict(record))
         if self._writer is not None:
             step = record.env_steps
             self._writer.add_scalar("episode/return", record.episode_return, step)
@@ -84,7 +69,6 @@ class RunReporter:
         return plot_learning_curve(curve, self.out_dir / CURVE_PNG, title=title, window=self.window)
 
     def close(self) -> None:
-        self._csv_file.close()
         if self._writer is not None:
             self._writer.close()
 
@@ -117,10 +101,11 @@ def plot_learning_curve(curve: LearningCurve, path: Path, title: str = "", windo
     axis.set_title(title or "learning curve")
     axis.legend(loc="lower right")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, format="png", dpi=90)
-    plt.close(figure)
-    os.replace(temporary, path)  # a viewer never sees a half-written image
+    try:
+        with atomic_path(path) as temporary:  # a viewer never sees a half-written image
+            figure.savefig(temporary, format="png", dpi=90)
+    finally:
+        plt.close(figure)
     return path
 
 
@@ -150,30 +135,22 @@ def plot_eval_curve(rows: list[dict[str, float]], path: Path, title: str) -> Non
         axes[1][column].set_xlabel(label)
     figure.suptitle(title)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=80)
-    plt.close(figure)
-    temporary.replace(path)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=80)
+    finally:
+        plt.close(figure)
 
 
 class EvalCurveWriter:
-    """Appends one row per evaluation to eval_curve.csv (flushed, so a running job can be watched)."""
+    """Appends one row per evaluation to eval_curve.csv and keeps the rows for plot_eval_curve."""
 
     def __init__(self, path: Path, append: bool = False) -> None:
         """`append`: keep the rows of an existing file (a resumed run goes on with its curve)."""
         self.path = Path(path)
-        self.rows: list[dict[str, float]] = []
-        if append and self.path.is_file():
-            with open(self.path, newline="") as file:
-                reader = csv.DictReader(file)
-                if tuple(reader.fieldnames or ()) == EVAL_COLUMNS:
-                    self.rows = [{name: float(row[name]) for name in EVAL_COLUMNS} for row in reader]
-                    return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", newline="") as file:
-            csv.writer(file).writerow(EVAL_COLUMNS)
+        self.rows: list[dict[str, float]] = (read_rows(self.path, EVAL_COLUMNS) or []) if append else []
+        self._log = CsvLog(self.path, EVAL_COLUMNS, append=append)
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(row)
-        with open(self.path, "a", newline="") as file:
-            csv.writer(file).writerow([row[name] for name in EVAL_COLUMNS])
+        self._log.append(row)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sac_grasp_ros.atomic import atomic_write
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_checkpoint, load_demos, save_checkpoint
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
@@ -351,11 +352,7 @@ class TrainingSession:
         else:
             result = {"error": outcome if isinstance(outcome, str) else json.dumps(outcome)}
         if self.config.result_file:
-            path = Path(self.config.result_file)  # TODO(merge): the shared atomic_write helper
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.tmp")
-            temporary.write_text(json.dumps(result))
-            temporary.replace(path)
+            atomic_write(self.config.result_file, json.dumps(result))
         return (0 if ok else 1), result
 
     # -- checkpoints -----------------------------------------------------------------------------
