@@ -64,7 +64,7 @@ class CountdownEnv(gym.Env):
         return np.array([self.count], np.float32), 1.0, terminated, False, {"success": terminated}
 
 
-def test_trainer_stores_terminations_but_not_truncations_as_terminal() -> None:
+def test_trainer_stores_terminations_but_not_truncations_as_terminal(tmp_path) -> None:
     env = gym.wrappers.TimeLimit(CountdownEnv(), max_episode_steps=2)
     config = SACConfig(
         hidden_size=8,
@@ -75,7 +75,12 @@ def test_trainer_stores_terminations_but_not_truncations_as_terminal() -> None:
         device="cpu",
         seed=0,
     )
-    session = TrainingSession(TrainingConfig(total_steps=40, on_finish="exit", progress_every=10), config)
+    session = TrainingSession(
+        TrainingConfig(
+            total_steps=40, on_finish="exit", progress_every=10, checkpoint_dir=str(tmp_path / "ck")
+        ),
+        config,
+    )
     train(session, env, None, seed=0)
     sac, stored = session.sac, session.buffer.transitions()
     next_counts = stored["next_obs"][:, 0]

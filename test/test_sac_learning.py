@@ -28,7 +28,7 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_sac_solves_pendulum(one_thread) -> None:
+def test_sac_solves_pendulum(one_thread, tmp_path) -> None:
     seed = 0
     config = SACConfig(
         hidden_size=256,
@@ -41,7 +41,10 @@ def test_sac_solves_pendulum(one_thread) -> None:
     )
     env = gym.make("Pendulum-v1")
     env.action_space.seed(seed)
-    session = TrainingSession(TrainingConfig(total_steps=6_000, on_finish="exit", seed=seed), config)
+    session = TrainingSession(
+        TrainingConfig(total_steps=6_000, on_finish="exit", seed=seed, checkpoint_dir=str(tmp_path / "ck")),
+        config,
+    )
     train(session, env, None, seed)
     sac = session.sac
     before = evaluate(gym.make("Pendulum-v1"), SAC(3, 1, config), 3, seed=1000)  # untrained, for contrast
