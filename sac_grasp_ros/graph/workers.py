@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from sac_grasp_ros.graph.protocol import StepMessage, TransitionAssembler, Verdict
+from sac_grasp_ros.training.curve import evaluation_summary
 
 KEY_PARTS = ("session", "episode", "step")
 
@@ -114,14 +115,11 @@ class WorkerPoolSettings:
 class EvalRun:
     episodes: list[EpisodeResult] = field(default_factory=list)
 
-    def summary(self) -> dict[str, float | int]:
-        count = len(self.episodes)
-        return {
-            "episodes": count,
-            "success_rate": float(np.mean([e.success for e in self.episodes])) if count else 0.0,
-            "mean_return": float(np.mean([e.episode_return for e in self.episodes])) if count else 0.0,
-            "mean_length": float(np.mean([e.length for e in self.episodes])) if count else 0.0,
-        }
+    def summary(self) -> dict[str, Any]:
+        episodes = self.episodes
+        return evaluation_summary(
+            [e.episode_return for e in episodes], [e.length for e in episodes], [e.success for e in episodes]
+        )
 
 
 class WorkerPool:
@@ -313,7 +311,7 @@ class WorkerPool:
     def eval_finished(self) -> bool:
         return self.phase is Phase.EVAL and all(s.eval_quota == 0 for s in self.workers.values())
 
-    def end_eval(self) -> dict[str, float | int]:
+    def end_eval(self) -> dict[str, Any]:
         """Back to training/deployment; returns the summary of the evaluation."""
         run = self.eval_run or EvalRun()
         for state in self.workers.values():

@@ -7,8 +7,9 @@ episode records; `LearningCurve` keeps those records as columns that checkpoints
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -140,3 +141,17 @@ def success_from_info(info: Mapping[str, object]) -> bool | None:
         if key in info:
             return bool(info[key])
     return None
+
+
+def evaluation_summary(
+    returns: Sequence[float], lengths: Sequence[int], successes: Sequence[bool | None]
+) -> dict[str, Any]:
+    """What every evaluation reports (/evaluate, periodic and final, ROS or in-process): episodes,
+    success_rate (None when the env reports no success), mean_return and mean_length."""
+    flags = [flag for flag in successes if flag is not None]
+    return {
+        "episodes": len(returns),
+        "success_rate": float(np.mean(flags)) if flags else None,
+        "mean_return": float(np.mean(returns)) if len(returns) else 0.0,
+        "mean_length": float(np.mean(lengths)) if len(lengths) else 0.0,
+    }

@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sac_grasp_ros.training.curve import success_from_info
+from sac_grasp_ros.training.curve import EpisodeTracker, evaluation_summary, success_from_info
 from sac_grasp_ros.training.session import TrainingSession
 
 EVAL_SEED_OFFSET = 1_000_000
@@ -61,38 +61,29 @@ class EvalResult:
 
     @property
     def success_rate(self) -> float | None:
-        flags = [flag for flag in self.successes if flag is not None]
-        return float(np.mean(flags)) if flags else None
+        return self.summary()["success_rate"]
 
     def summary(self) -> dict[str, Any]:
         """The same JSON keys as an evaluation on the ROS workers (/evaluate)."""
-        return {
-            "episodes": len(self.returns),
-            "success_rate": self.success_rate,
-            "mean_return": self.mean_return,
-            "mean_length": float(np.mean(self.lengths)) if self.lengths else 0.0,
-        }
+        return evaluation_summary(self.returns, self.lengths, self.successes)
 
 
 def evaluate(env: gym.Env, policy: Any, episodes: int, seed: int | None = None) -> EvalResult:
     """`policy.act(obs_batch, deterministic=True)` for `episodes` full episodes, each reset with its
     own seed (seed + i). `policy` is a SAC learner or a TrainingSession."""
     scaler = ActionScaler(env.action_space)
-    result = EvalResult([], [], [])
+    tracker = EpisodeTracker()
     for episode in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + episode)
-        total, length, success, done = 0.0, 0, None, False
-        while not done:
+        record = None
+        while record is None:
             action = policy.act(np.asarray(obs, dtype=np.float32)[None], deterministic=True)[0]
             obs, reward, terminated, truncated, info = env.step(scaler.to_env(action))
-            total, length = total + float(reward), length + 1
-            flag = success_from_info(info)
-            success = success if flag is None else bool(success) or flag
-            done = terminated or truncated
-        result.returns.append(total)
-        result.lengths.append(length)
-        result.successes.append(success)
-    return result
+            record = tracker.step(0, reward, terminated or truncated, success_from_info(info), 0, 0.0)
+    records = tracker.curve.records
+    return EvalResult(
+        [r.episode_return for r in records], [r.episode_length for r in records], [r.success for r in records]
+    )
 
 
 def train(
@@ -119,7 +110,7 @@ def train(
             )
 
     obs, _ = env.reset(seed=seed + session.env_steps)  # a resumed run draws a new target stream
-    episode_return, length, success = 0.0, 0, None
+    tracker = EpisodeTracker(1, session.curve)
     bar = tqdm(total=config.total_steps, initial=session.env_steps, disable=not progress, unit="step")
     evaluate_if_due()
     try:
@@ -128,15 +119,13 @@ def train(
             next_obs, reward, terminated, truncated, info = env.step(scaler.to_env(action))
             # next_obs is the true last observation even on truncation (gymnasium resets separately).
             session.store(obs, action, float(reward), next_obs, bool(terminated))
-            episode_return, length = episode_return + float(reward), length + 1
-            flag = success_from_info(info)
-            success = success if flag is None else bool(success) or flag
+            done, success = terminated or truncated, success_from_info(info)
+            record = tracker.step(0, reward, done, success, session.env_steps, session.wall_s())
             obs = next_obs
-            if terminated or truncated:
-                record = session.record_episode(episode_return, length, success)
+            if record is not None:
+                session.report_episode(record)
                 bar.set_postfix(episode=record.episode, ret=f"{record.episode_return:.1f}", refresh=False)
                 obs, _ = env.reset()
-                episode_return, length, success = 0.0, 0, None
             evaluate_if_due()
             while session.learn():
                 pass

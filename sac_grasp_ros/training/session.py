@@ -11,7 +11,7 @@ The order a caller follows, as in CleanRL's loop:
 
     session.build(obs_dim, act_dim)                 # fresh learner + demo stages, or the resumed one
     while not done:
-        if session.evaluation_due(): session.record_evaluation(run_episodes(session.policy_act))
+        if session.evaluation_due(): session.record_evaluation(summary of deterministic episodes)
         action = session.act(obs)
         ... step ...
         session.store(obs, action, reward, next_obs, terminated)
@@ -22,6 +22,7 @@ The order a caller follows, as in CleanRL's loop:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -34,11 +35,18 @@ import torch
 
 from sac_grasp_ros.atomic import atomic_write
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_checkpoint, load_demos, save_checkpoint
+from sac_grasp_ros.sac.checkpoint import BUFFER_FILE
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.curve import EpisodeRecord, LearningCurve
-from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV, EVAL_CURVE_PNG, EvalCurveWriter, RunReporter
+from sac_grasp_ros.training.reporting import (
+    EVAL_CURVE_CSV,
+    EVAL_CURVE_PNG,
+    EvalCurveWriter,
+    RunReporter,
+    plot_eval_curve,
+)
 from sac_grasp_ros.training.schedule import PeriodicEvaluation, UpdateScheduler
 
 LOG = logging.getLogger("sac_grasp_ros.training")
@@ -64,9 +72,12 @@ class TrainingSession:
         restore_transport: Callable[[Counters], None] | None = None,
     ) -> None:
         """`transport_counters`/`restore_transport`: what the caller keeps for a checkpoint beside the
-        session's own counters (the agent node: message counts and the newest key per worker)."""
+        session's own counters (the agent node: message counts and the newest key per worker).
+        A learner without a seed of its own gets the run's."""
         config.validate()
         config.check_against(sac_config.batch_size)
+        if sac_config.seed is None:
+            sac_config = dataclasses.replace(sac_config, seed=config.seed)
         self.config, self.sac_config, self.name, self.log = config, sac_config, name, log
         self.transport_counters = transport_counters or dict
         self.restore_transport = restore_transport or (lambda counters: None)
@@ -172,23 +183,32 @@ class TrainingSession:
         self.env_steps += 1
 
     def record_episode(self, episode_return: float, length: int, success: bool | None) -> EpisodeRecord:
-        """A finished episode of the behaviour policy: curve, rewards.csv, TensorBoard, learning_curve.png."""
+        """A finished episode of the behaviour policy: appended to the curve, then reported."""
         record = EpisodeRecord(
             episode=len(self.curve) + 1,
             env_steps=self.env_steps,
             episode_return=float(episode_return),
             episode_length=int(length),
             success=None if success is None else bool(success),
-            wall_s=time.monotonic() - self.started,
+            wall_s=self.wall_s(),
         )
         self.curve.append(record)
+        self.report_episode(record)
+        return record
+
+    def wall_s(self) -> float:
+        """Seconds since the session started."""
+        return time.monotonic() - self.started
+
+    def report_episode(self, record: EpisodeRecord) -> None:
+        """An episode already in the curve (an `EpisodeTracker` on `self.curve` appended it) to
+        rewards.csv, TensorBoard and, every plot_every episodes, learning_curve.png."""
         if self.reporter is not None:
             self.reporter.episode(record, self.curve)
             now = time.monotonic()
             if record.episode % self.config.plot_every == 0 and now - self.last_plot >= PLOT_INTERVAL:
                 self.last_plot = now
                 self.reporter.plot(self.curve, title=self._title())
-        return record
 
     def success_rate(self) -> float:
         """Training success rate over the last SUCCESS_WINDOW episodes (0 before any)."""
@@ -242,6 +262,10 @@ class TrainingSession:
             self.reporter.scalars(self.env_steps, {**metrics, **rates})
         return metrics
 
+    def reconfigure(self, config: TrainingConfig) -> None:
+        """Settings changed at run time (`ros2 param set`), already validated."""
+        self.config, self.periodic.every = config, config.eval_every
+
     # -- evaluation ------------------------------------------------------------------------------
     def evaluation_due(self) -> bool:
         """A periodic evaluation is due (only while learning, before the finish)."""
@@ -249,7 +273,7 @@ class TrainingSession:
             self.sac is not None and self.learning and not self.finished and self.periodic.due(self.env_steps)
         )
 
-    def record_evaluation(self, summary: dict[str, Any]) -> str:
+    def record_evaluation(self, summary: dict[str, Any]) -> None:
         """Account a periodic evaluation (JSON summary with success_rate, mean_return, episodes):
         eval curve, TensorBoard, and with keep_best the policy when it is the best so far."""
         steps = self.env_steps
@@ -265,7 +289,6 @@ class TrainingSession:
             f"({summary['episodes']} episodes), mean return {mean_return:.2f}{note}"
         )
         self._report_evaluation(rate, mean_return)
-        return note
 
     def evaluation_failed(self, message: str) -> None:
         """A periodic evaluation could not run: retried at the next multiple of eval_every."""
@@ -275,8 +298,6 @@ class TrainingSession:
     def _report_evaluation(self, rate: float, mean_return: float) -> None:
         if self.reporter is None:
             return
-        from sac_grasp_ros.training.reporting import plot_eval_curve
-
         self.reporter.scalars(
             self.env_steps, {"success_rate": rate, "mean_return": mean_return}, prefix="eval"
         )
@@ -364,12 +385,10 @@ class TrainingSession:
             **self.transport_counters(),
         }
 
-    def checkpoint_due(self) -> bool:
-        every = self.config.checkpoint_every
-        return bool(every) and self.env_steps - self.last_checkpoint_step >= every
-
     def maybe_checkpoint(self) -> None:
-        if self.checkpoint_due():
+        """The periodic checkpoint, every checkpoint_every stored env steps."""
+        every = self.config.checkpoint_every
+        if every and self.env_steps - self.last_checkpoint_step >= every:
             ok, message = self.save()
             if not ok:
                 self.log.error(message)
@@ -401,8 +420,8 @@ class TrainingSession:
                 raise ValueError(f"checkpoint has (obs, act) dims {dims}, the envs {self.dims}")
             buffer = ReplayBuffer(loaded.config.buffer_capacity, *dims, seed=self.config.seed)
             buffer_note = "no buffer"
-            if (Path(directory) / "buffer.npz").exists():
-                buffer.load(Path(directory) / "buffer.npz")
+            if (loaded.path / BUFFER_FILE).exists():  # the directory read: maybe the `.old` twin
+                buffer.load(loaded.path / BUFFER_FILE)
                 buffer_note = f"buffer of {len(buffer)}"
             curve = curve_from_checkpoint(loaded.curve)
         except (OSError, ValueError) as error:  # CheckpointError is a ValueError
