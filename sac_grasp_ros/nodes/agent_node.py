@@ -47,6 +47,8 @@ from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.session import TrainingSession
 
+POOL_RUNTIME_SETTABLE = {"eval_timeout"}
+"""WorkerPoolSettings parameters that take effect when changed at run time"""
 RUNTIME_SETTABLE = {
     "eval_episodes", "checkpoint_dir", "checkpoint_every", "save_buffer", "progress_every",
     "max_updates_per_loop", "eval_every", "periodic_eval_episodes", "plot_every",
@@ -63,10 +65,9 @@ class AgentNode(Node):
             config = TrainingConfig(**declare_dataclass(self, TrainingConfig))
             pool_settings = WorkerPoolSettings(**declare_dataclass(self, WorkerPoolSettings))
             pool_settings.validate()
-            sac_values = declare_dataclass(self, SACConfig, prefix="sac.")
-            sac_values["seed"] = config.seed if sac_values.get("seed") is None else sac_values["seed"]
+            sac_config = SACConfig.from_dict(declare_dataclass(self, SACConfig, prefix="sac."))
             self.session = TrainingSession(
-                config, SACConfig.from_dict(sac_values), "agent_node", self.get_logger(),
+                config, sac_config, "agent_node", self.get_logger(),
                 lambda: self.pool.counters(), self._restore_transport,
             )  # fmt: skip
         except (ValueError, TypeError) as error:
@@ -123,17 +124,17 @@ class AgentNode(Node):
         self.last_progress_step = self.pool.total_steps_seen
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        if timeouts := [p for p in params if p.name == "eval_timeout"]:
-            settings, reason = apply_parameter_changes(self.pool.settings, timeouts, {"eval_timeout"})
-            if settings is None:
-                return SetParametersResult(successful=False, reason=reason)
-            self.pool.settings = settings
-            params = [p for p in params if p.name != "eval_timeout"]
-        if params:
-            config, reason = apply_parameter_changes(self.session.config, params, RUNTIME_SETTABLE)
-            if config is None:
-                return SetParametersResult(successful=False, reason=reason)
-            self.session.config, self.session.periodic.every = config, config.eval_every
+        """All or nothing: the pool's and the trainer's settings change only when every value is valid."""
+        pool_params = [p for p in params if p.name in POOL_RUNTIME_SETTABLE]
+        trainer_params = [p for p in params if p.name not in POOL_RUNTIME_SETTABLE]
+        pool, reason = apply_parameter_changes(self.pool.settings, pool_params, POOL_RUNTIME_SETTABLE)
+        if pool is not None:
+            settable = RUNTIME_SETTABLE | POOL_RUNTIME_SETTABLE  # named in a refusal's reason
+            config, reason = apply_parameter_changes(self.session.config, trainer_params, settable)
+        if pool is None or config is None:
+            return SetParametersResult(successful=False, reason=reason)
+        self.pool.settings = pool
+        self.session.reconfigure(config)
         return SetParametersResult(successful=True)
 
     # -- callbacks -------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class AgentNode(Node):
         if pool.eval_finished():
             summary = pool.end_eval()
             self.get_logger().info(f"evaluation: {json.dumps(summary)}")
-            self._finish_eval(True, json.dumps(summary))
+            self._finish_eval(True, summary)
 
     def _reset_key(self, name: str, future: Future) -> tuple[int, int] | None:
         """The (session, episode) a worker's reset started; None leaves the worker out."""
@@ -230,19 +231,20 @@ class AgentNode(Node):
             self.get_logger().error(f"/{name}/reset gave no episode key: worker left out of evaluation")
             return None
 
-    def _finish_eval(self, ok: bool, message: str) -> None:
+    def _finish_eval(self, ok: bool, outcome: dict | str) -> None:
+        """`outcome`: the evaluation's summary, or why it failed; callers of /evaluate get it as JSON."""
         future, self.eval_future = self.eval_future, None
         if self.eval_kind == "periodic":
             if ok:
-                self.session.record_evaluation(json.loads(message))
-                rate = float(json.loads(message)["success_rate"])
+                self.session.record_evaluation(outcome)
+                rate = float(outcome["success_rate"] or 0.0)
                 self.progress["eval_success_rate"].publish(Float64(data=rate))
             else:
-                self.session.evaluation_failed(message)
+                self.session.evaluation_failed(outcome)
         elif self.eval_kind == "final":
-            self.exit_code, _ = self.session.result(ok, message, steps_seen=self.pool.total_steps_seen)
+            self.exit_code, _ = self.session.result(ok, outcome, steps_seen=self.pool.total_steps_seen)
         if future is not None and not future.done():
-            future.set_result((ok, message))
+            future.set_result((ok, json.dumps(outcome) if ok else outcome))
 
     # -- the loop --------------------------------------------------------------------------------
     def _call_reset(self, name: str) -> Future | None:
@@ -290,10 +292,11 @@ class AgentNode(Node):
 
     def _publish_progress(self) -> None:
         session, pool = self.session, self.pool
-        for record in session.curve.records[self.episodes_published :]:
-            self.progress["episode_return"].publish(Float64(data=record.episode_return))
-            self.progress["success_rate"].publish(Float64(data=session.success_rate()))
-        self.episodes_published = len(session.curve)
+        if len(session.curve) > self.episodes_published:  # every loop turn: no list copy when none is new
+            for record in session.curve.records[self.episodes_published :]:
+                self.progress["episode_return"].publish(Float64(data=record.episode_return))
+                self.progress["success_rate"].publish(Float64(data=session.success_rate()))
+            self.episodes_published = len(session.curve)
         # Paced by every step seen (also while not learning), so throughput can be followed in deployment.
         if pool.total_steps_seen - self.last_progress_step < session.config.progress_every:
             return
