@@ -116,11 +116,11 @@ def prepare(args: InProcessTraining, out: Path) -> TrainingConfig:
     )
     if args.trainer.resume and not (out / CHECKPOINT_DIR / META_FILE).exists():
         raise ValueError(f"--resume: no checkpoint directory {out / CHECKPOINT_DIR} (train with --out first)")
-    if args.config and args.env == GRASP_ENV and not args.trainer.resume:
+    if args.config and args.env == GRASP_ENV:  # a resumed run too: its checkpoints carry env.yaml
         from sac_grasp_ros.graph.prepare import prepare_training
         from sac_grasp_ros.graph.spec import load_config
 
-        sim = {f.name: getattr(args.sim, f.name) for f in dataclasses.fields(GraspEnvConfig)}
+        sim = dataclasses.asdict(args.sim)
         prepared = prepare_training(load_config(args.config), out, {"seed": trainer.seed}, sim)
         trainer.env_file = str(prepared.env_file)
         if prepared.demo_file is not None and not args.trainer.demo_file:
@@ -138,20 +138,16 @@ def run(args: InProcessTraining) -> dict[str, Any]:
     out = Path(args.out) if args.out else Path("runs") / f"{args.env.replace('/', '_')}-{seed}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     trainer = prepare(args, out)
-    sac_config = args.sac if args.sac.seed is not None else dataclasses.replace(args.sac, seed=seed)
+    session = TrainingSession(trainer, args.sac, "in-process", LOG)
     (out / "train_config.json").write_text(
         json.dumps(
-            {"env": args.env, "trainer": dataclasses.asdict(trainer), "sac": sac_config.to_dict()}, indent=2
+            {"env": args.env, "trainer": dataclasses.asdict(trainer), "sac": session.sac_config.to_dict()},
+            indent=2,
         )
     )
-    session = TrainingSession(trainer, sac_config, "in-process", LOG)
     env, eval_env = make_env(args, seed), make_env(args, seed + gym_loop.EVAL_SEED_OFFSET)
     try:
-        session.start()
-        if trainer.resume:
-            LOG.info(
-                "resumed at env step %d; the learner's settings come from the checkpoint", session.env_steps
-            )
+        session.start()  # a resumed run logs where it goes on from; its learner settings are the checkpoint's
         env.action_space.seed(seed)
         result = gym_loop.train(session, env, eval_env, seed, progress=args.progress) or {}
     finally:
