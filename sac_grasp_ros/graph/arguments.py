@@ -126,7 +126,7 @@ class LaunchArguments:
 
 
 def node_specs(args: LaunchArguments) -> list[NodeSpec]:
-    """The nodes `args` start; for train, first the run preparation (env.yaml, graph.demos in out).
+    """The nodes `args` start; for train, also the run preparation (env.yaml, graph.demos in out).
 
     Raises FileNotFoundError for a missing policy and ValueError naming the config file for a bad one.
     """
@@ -179,17 +179,14 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
         specs = build_node_specs(  # validates the graph first: no demo recording for a bad config
             config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
         )
-        if args.role != "train":
-            return specs
-        # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
-        # recorded with the same settings: one source of truth, the config.
-        preparation = prepare_training(config, out, graph_overrides, sim_overrides)
-        agent_overrides.update(preparation.agent_overrides())
-        return build_node_specs(
-            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
-        )
+        if args.role == "train":
+            # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
+            # recorded with the same settings: one source of truth, the config.
+            preparation = prepare_training(config, out, graph_overrides, sim_overrides)
+            specs[-1].parameters.update(preparation.agent_overrides())  # the agent is the last node
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
+    return specs
 
 
 def launch_node_specs(role: str, launch_configurations: Mapping[str, str]) -> list[NodeSpec]:
