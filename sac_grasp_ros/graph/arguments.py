@@ -141,40 +141,39 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
     sim_overrides: dict[str, Any] = {"step_mode": args.step_mode} if args.step_mode else {}
     agent_overrides: dict[str, Any] = {}
     policy_overrides: dict[str, Any] = {}
-    if args.role == "train":
+    if args.role in ("train", "test"):
         agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
+        if args.eval_episodes is not None:
+            agent_overrides["eval_episodes"] = args.eval_episodes
+    if args.role == "train":
         agent_overrides["result_file"] = str(out / "result.json")
         agent_overrides["report_dir"] = str(out)  # TensorBoard, CSVs and PNGs of the run
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
-    if args.role == "test":
+    if args.role in ("test", "deploy"):
         policy = args.policy_path()
-        if not (policy / "checkpoint.json").is_file():
+        if args.role == "test" and not (policy / "checkpoint.json").is_file():
             raise FileNotFoundError(
                 f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
                 "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
             )
-        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
-        agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
-        if args.evaluate:
-            agent_overrides.update(
-                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
-            )
-    if args.role in ("train", "test") and args.eval_episodes is not None:
-        agent_overrides["eval_episodes"] = args.eval_episodes
-    if args.role == "deploy":
-        policy = args.policy_path()
-        if not policy.exists():
+        if args.role == "deploy" and not policy.exists():
             raise FileNotFoundError(
                 f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
                 "an exported policy.pt (`sac-grasp export`) with --policy"
             )
+        # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
+        sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+    if args.role == "test":
+        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
+        if args.evaluate:
+            agent_overrides.update(
+                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
+            )
+    if args.role == "deploy":
         policy_overrides["policy"] = str(policy.resolve())
         if args.command_topic:
             policy_overrides["command_topic"] = args.command_topic
-    if args.role in ("test", "deploy"):
-        # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
-        sim_overrides = {**policy_env_settings(args.policy_path()), **sim_overrides}
     try:
         specs = build_node_specs(  # validates the graph first: no demo recording for a bad config
             config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
