@@ -70,8 +70,8 @@ class LaunchArguments:
     eval_episodes: int | None = None
     """train, test: episodes of the final evaluation / of /evaluate (agent eval_episodes)"""
     out: str | None = None
-    """train, test: output directory of the run (checkpoints, result.json, reports, env.yaml, demos);
-    default runs/<role>-<time>"""
+    """output directory of the run: train and test write checkpoints, result.json, reports, env.yaml and
+    demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
     step_mode: str | None = None
     """simulator step_mode override (lockstep or realtime)"""
 
@@ -80,7 +80,7 @@ class LaunchArguments:
             raise ValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
         if not self.config:
             raise ValueError("no config file given")
-        if self.out is None and self.role in ("train", "test"):
+        if self.out is None:
             self.out = str(default_output_dir(self.role))  # fixed once: the time is part of the name
 
     @classmethod
@@ -117,8 +117,8 @@ class LaunchArguments:
         return cls(**{name: value for name, value in values.items() if value is not None})
 
     def output_dir(self) -> Path:
-        """The run's output directory, absolute (train and test write there)."""
-        return Path(self.out or default_output_dir(self.role)).resolve()
+        """The run's output directory, absolute."""
+        return Path(self.out).resolve()
 
     def policy_path(self) -> Path:
         """The policy to test or deploy: the given one, else the one shipped in models/."""
