@@ -186,8 +186,3 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
     return specs
-
-
-def launch_node_specs(role: str, launch_configurations: Mapping[str, str]) -> list[NodeSpec]:
-    """`node_specs` for ros2 launch: the launch configurations of `<role>.launch.py` as strings."""
-    return node_specs(LaunchArguments.from_strings(role, launch_configurations))

@@ -2,7 +2,8 @@
 
 Used by the launch files, where `launch` and `launch_ros` exist (a ROS 2 install); `launch` is
 imported inside the functions, so this module imports anywhere. The nodes come from
-`graph.arguments.launch_node_specs`, the translation `sac-grasp` (graph.launcher) uses too.
+`graph.arguments` (`LaunchArguments.from_strings` + `node_specs`), the translation `sac-grasp`
+(graph.launcher) uses too.
 """
 
 from __future__ import annotations
