@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
-from sac_grasp_ros.graph.spec import PACKAGE, NodeSpec
+from sac_grasp_ros.graph.spec import NodeSpec
+from sac_grasp_ros.paths import PACKAGE
 
 SAWYER_URDF = Path("models/assets/bullet_data/sawyer_description/urdf/sawyer_arm.urdf")
 DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mujoco_model.ARM_BASE_HEIGHT)

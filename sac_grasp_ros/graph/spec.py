@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-PACKAGE = "sac_grasp_ros"
+from sac_grasp_ros.paths import PACKAGE
+
 ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
 SIM_COMMAND_TOPIC = "velocity_controller/commands"
