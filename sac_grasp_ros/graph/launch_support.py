@@ -110,8 +110,9 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     return actions
 
 
-def common_arguments(default_config: str, default_workers: str) -> list[Any]:
-    """Launch arguments every launch file declares (each with a description)."""
+def common_arguments(default_config: str) -> list[Any]:
+    """Launch arguments every launch file declares (each with a description); the overrides default to
+    empty, the config's value, as the options of `sac-grasp` do."""
     from launch.actions import DeclareLaunchArgument
     from launch.substitutions import PathJoinSubstitution
     from launch_ros.substitutions import FindPackageShare
@@ -124,7 +125,7 @@ def common_arguments(default_config: str, default_workers: str) -> list[Any]:
         ),
         DeclareLaunchArgument(
             "num_workers",
-            default_value=default_workers,
+            default_value="",
             description="simulator workers (empty: from the config)",
         ),
         DeclareLaunchArgument("seed", default_value="", description="base seed (empty: from the config)"),
