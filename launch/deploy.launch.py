@@ -18,7 +18,7 @@ from sac_grasp_ros.graph import launch_support
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            *launch_support.common_arguments("deploy.yaml", default_workers=""),
+            *launch_support.common_arguments("deploy.yaml"),
             launch_support.policy_argument("checkpoint directory or exported policy.pt (sac-grasp export)"),
             DeclareLaunchArgument(
                 "command_topic", default_value="", description="velocity controller topic (empty: config)"

@@ -16,7 +16,7 @@ from sac_grasp_ros.graph import launch_support
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            *launch_support.common_arguments("test.yaml", default_workers="1"),
+            *launch_support.common_arguments("test.yaml"),
             launch_support.policy_argument(
                 "policy checkpoint directory (training writes <out>/checkpoints/latest)"
             ),

@@ -19,7 +19,7 @@ from sac_grasp_ros.graph import launch_support
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            *launch_support.common_arguments("train.yaml", default_workers=""),
+            *launch_support.common_arguments("train.yaml"),
             DeclareLaunchArgument("first_index", default_value="", description="index of the first worker"),
             DeclareLaunchArgument(
                 "remote_workers",

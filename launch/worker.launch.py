@@ -14,8 +14,8 @@ from sac_grasp_ros.graph import launch_support
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            *launch_support.common_arguments("train.yaml", default_workers=""),
-            DeclareLaunchArgument("first_index", default_value="0", description="index of the first worker"),
+            *launch_support.common_arguments("train.yaml"),
+            DeclareLaunchArgument("first_index", default_value="", description="index of the first worker"),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "worker")),
             launch_support.rviz_action(),
         ]

@@ -10,6 +10,7 @@ import yaml
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launcher
+from sac_grasp_ros.graph.arguments import LaunchArguments, node_specs
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, build_node_specs, load_config
 
 
@@ -41,7 +42,7 @@ def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
     args = launcher.parse_args(
         ["deploy", "--policy", str(policy), "--command-topic", "/arm/commands", "--out", str(tmp_path)]
     )
-    supervisor = launcher.Supervisor(launcher.build_specs(args, tmp_path), tmp_path, {})
+    supervisor = launcher.Supervisor(node_specs(LaunchArguments.from_namespace(args)), tmp_path, {})
     sim, node = supervisor.nodes
     assert sim.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.sim_node"]
     assert "velocity_controller/commands:=/arm/commands" in sim.command
@@ -50,7 +51,7 @@ def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
     assert params["policy"] == str(policy.resolve()) and params["command_topic"] == "/arm/commands"
     missing = launcher.parse_args(["deploy", "--policy", str(tmp_path / "nope"), "--out", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="no policy at"):
-        launcher.build_specs(missing, tmp_path)
+        node_specs(LaunchArguments.from_namespace(missing))
 
 
 def test_policy_node_settings_are_validated():

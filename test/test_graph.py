@@ -12,7 +12,7 @@ import yaml
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launcher
-from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, launch_node_specs
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, node_specs
 from sac_grasp_ros.graph.spec import ROLES, DemoSettings, build_node_specs, graph_config, load_config
 
 
@@ -71,7 +71,7 @@ def test_launcher_writes_params_files_and_commands(tmp_path: Path):
     args = launcher.parse_args(
         ["train", "--quick", "--num-workers", "3", "--total-steps", "50", "--out", str(tmp_path)]
     )
-    specs = launcher.build_specs(args, tmp_path)
+    specs = node_specs(LaunchArguments.from_namespace(args))
     supervisor = launcher.Supervisor(specs, tmp_path, {})
     agent = supervisor.nodes[-1]
     assert agent.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.agent_node"]
@@ -139,18 +139,28 @@ def _launch_values(role: str, **values: str) -> dict[str, str]:
     return {**declared, "rviz": "false", "robot_state_publisher": "true", **values}
 
 
+def _launched_specs(role: str, values: dict[str, str]) -> list:
+    """The nodes `ros2 launch sac_grasp_ros <role>.launch.py` starts (graph_actions' translation)."""
+    return node_specs(LaunchArguments.from_strings(role, values))
+
+
+def _launcher_specs(argv: list[str]) -> list:
+    """The nodes `sac-grasp <argv>` starts (launcher.main's translation, without starting them)."""
+    return node_specs(LaunchArguments.from_namespace(launcher.parse_args(argv)))
+
+
 def test_launch_files_and_launcher_start_the_same_training_nodes(tmp_path: Path):
     config, out = _small_training_config(tmp_path), str(tmp_path / "run")
     options = ["--num-workers", "3", "--seed", "5", "--remote-workers", "1", "--total-steps", "40"]
     options += ["--eval-episodes", "4", "--step-mode", "realtime", "--out", out]
-    launched = launch_node_specs(
+    launched = _launched_specs(
         "train",
         _launch_values(
             "train", config=config, num_workers="3", seed="5", remote_workers="1", total_steps="40",
             eval_episodes="4", step_mode="realtime", out=out,
         ),
     )  # fmt: skip
-    started = launcher.build_specs(launcher.parse_args(["train", "--config", config, *options]), Path(out))
+    started = _launcher_specs(["train", "--config", config, *options])
     assert started == launched
     agent = launched[-1].parameters
     run = (tmp_path / "run").resolve()
@@ -188,14 +198,14 @@ def test_launch_files_and_launcher_start_the_same_test_worker_and_deploy_nodes(t
         ),
     ]  # fmt: skip
     for argv, values in cases:
-        started = launcher.build_specs(launcher.parse_args(argv), Path(out))
-        assert started == launch_node_specs(argv[0], values), argv[0]
-    test_agent = launcher.build_specs(launcher.parse_args(cases[0][0]), Path(out))[-1].parameters
+        started = _launcher_specs(argv)
+        assert started == _launched_specs(argv[0], values), argv[0]
+    test_agent = _launcher_specs(cases[0][0])[-1].parameters
     run = (tmp_path / "run").resolve()
     assert test_agent["checkpoint_dir"] == str(run / "checkpoints" / "latest")
     assert test_agent["load_on_start"] == str(Path(SHIPPED).resolve()) and test_agent["learning"] is False
     assert test_agent["on_finish"] == "idle"  # the launcher calls /evaluate itself
-    evaluating = launch_node_specs("test", {**cases[0][1], "evaluate": "True"})[-1].parameters
+    evaluating = _launched_specs("test", {**cases[0][1], "evaluate": "True"})[-1].parameters
     assert (evaluating["on_finish"], evaluating["total_steps"]) == ("evaluate_and_exit", 0)
     assert evaluating["result_file"] == str(run / "result.json")
 

@@ -67,6 +67,24 @@ def test_each_launch_file_declares_the_arguments_its_role_reads():
         assert declared - {"rviz", "robot_state_publisher"} == set(ROLE_ARGUMENTS[role]), path.name
 
 
+def test_unset_launch_arguments_mean_the_config_as_in_sac_grasp():
+    """An override the user does not give is empty (the config's value), like an option `sac-grasp`
+    is not given: the two launch paths start the same nodes from their defaults too."""
+    sources = [*LAUNCH_FILES, Path(launch_support.__file__)]
+    with_defaults = {"config", "policy", "evaluate", "rviz", "robot_state_publisher"}  # not overrides
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "DeclareLaunchArgument"
+            ):
+                continue
+            name = node.args[0].value
+            default = {k.arg: k.value for k in node.keywords}.get("default_value")
+            if name not in with_defaults:
+                assert isinstance(default, ast.Constant) and default.value == "", (source.name, name)
+
+
 def _load(path: Path):
     import importlib.util
 

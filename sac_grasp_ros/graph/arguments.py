@@ -70,8 +70,8 @@ class LaunchArguments:
     eval_episodes: int | None = None
     """train, test: episodes of the final evaluation / of /evaluate (agent eval_episodes)"""
     out: str | None = None
-    """train, test: output directory of the run (checkpoints, result.json, reports, env.yaml, demos);
-    default runs/<role>-<time>"""
+    """output directory of the run: train and test write checkpoints, result.json, reports, env.yaml and
+    demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
     step_mode: str | None = None
     """simulator step_mode override (lockstep or realtime)"""
 
@@ -80,7 +80,7 @@ class LaunchArguments:
             raise ValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
         if not self.config:
             raise ValueError("no config file given")
-        if self.out is None and self.role in ("train", "test"):
+        if self.out is None:
             self.out = str(default_output_dir(self.role))  # fixed once: the time is part of the name
 
     @classmethod
@@ -117,8 +117,8 @@ class LaunchArguments:
         return cls(**{name: value for name, value in values.items() if value is not None})
 
     def output_dir(self) -> Path:
-        """The run's output directory, absolute (train and test write there)."""
-        return Path(self.out or default_output_dir(self.role)).resolve()
+        """The run's output directory, absolute."""
+        return Path(self.out).resolve()
 
     def policy_path(self) -> Path:
         """The policy to test or deploy: the given one, else the one shipped in models/."""
@@ -126,7 +126,7 @@ class LaunchArguments:
 
 
 def node_specs(args: LaunchArguments) -> list[NodeSpec]:
-    """The nodes `args` start; for train, first the run preparation (env.yaml, graph.demos in out).
+    """The nodes `args` start; for train, also the run preparation (env.yaml, graph.demos in out).
 
     Raises FileNotFoundError for a missing policy and ValueError naming the config file for a bad one.
     """
@@ -141,57 +141,48 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
     sim_overrides: dict[str, Any] = {"step_mode": args.step_mode} if args.step_mode else {}
     agent_overrides: dict[str, Any] = {}
     policy_overrides: dict[str, Any] = {}
-    if args.role == "train":
+    if args.role in ("train", "test"):
         agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
+        if args.eval_episodes is not None:
+            agent_overrides["eval_episodes"] = args.eval_episodes
+    if args.role == "train":
         agent_overrides["result_file"] = str(out / "result.json")
         agent_overrides["report_dir"] = str(out)  # TensorBoard, CSVs and PNGs of the run
         if args.total_steps is not None:
             agent_overrides["total_steps"] = args.total_steps
-    if args.role == "test":
+    if args.role in ("test", "deploy"):
         policy = args.policy_path()
-        if not (policy / "checkpoint.json").is_file():
+        if args.role == "test" and not (policy / "checkpoint.json").is_file():
             raise FileNotFoundError(
                 f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
                 "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
             )
-        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
-        agent_overrides["checkpoint_dir"] = str(out / "checkpoints" / "latest")
-        if args.evaluate:
-            agent_overrides.update(
-                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
-            )
-    if args.role in ("train", "test") and args.eval_episodes is not None:
-        agent_overrides["eval_episodes"] = args.eval_episodes
-    if args.role == "deploy":
-        policy = args.policy_path()
-        if not policy.exists():
+        if args.role == "deploy" and not policy.exists():
             raise FileNotFoundError(
                 f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
                 "an exported policy.pt (`sac-grasp export`) with --policy"
             )
+        # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
+        sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+    if args.role == "test":
+        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
+        if args.evaluate:
+            agent_overrides.update(
+                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
+            )
+    if args.role == "deploy":
         policy_overrides["policy"] = str(policy.resolve())
         if args.command_topic:
             policy_overrides["command_topic"] = args.command_topic
-    if args.role in ("test", "deploy"):
-        # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
-        sim_overrides = {**policy_env_settings(args.policy_path()), **sim_overrides}
     try:
         specs = build_node_specs(  # validates the graph first: no demo recording for a bad config
             config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
         )
-        if args.role != "train":
-            return specs
-        # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
-        # recorded with the same settings: one source of truth, the config.
-        preparation = prepare_training(config, out, graph_overrides, sim_overrides)
-        agent_overrides.update(preparation.agent_overrides())
-        return build_node_specs(
-            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
-        )
+        if args.role == "train":
+            # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
+            # recorded with the same settings: one source of truth, the config.
+            preparation = prepare_training(config, out, graph_overrides, sim_overrides)
+            specs[-1].parameters.update(preparation.agent_overrides())  # the agent is the last node
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
-
-
-def launch_node_specs(role: str, launch_configurations: Mapping[str, str]) -> list[NodeSpec]:
-    """`node_specs` for ros2 launch: the launch configurations of `<role>.launch.py` as strings."""
-    return node_specs(LaunchArguments.from_strings(role, launch_configurations))
+    return specs

@@ -2,7 +2,8 @@
 
 Used by the launch files, where `launch` and `launch_ros` exist (a ROS 2 install); `launch` is
 imported inside the functions, so this module imports anywhere. The nodes come from
-`graph.arguments.launch_node_specs`, the translation `sac-grasp` (graph.launcher) uses too.
+`graph.arguments` (`LaunchArguments.from_strings` + `node_specs`), the translation `sac-grasp`
+(graph.launcher) uses too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
-from sac_grasp_ros.graph.spec import PACKAGE, NodeSpec
+from sac_grasp_ros.graph.spec import NodeSpec
+from sac_grasp_ros.paths import PACKAGE
 
 SAWYER_URDF = Path("models/assets/bullet_data/sawyer_description/urdf/sawyer_arm.urdf")
 DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mujoco_model.ARM_BASE_HEIGHT)
@@ -108,8 +110,9 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     return actions
 
 
-def common_arguments(default_config: str, default_workers: str) -> list[Any]:
-    """Launch arguments every launch file declares (each with a description)."""
+def common_arguments(default_config: str) -> list[Any]:
+    """Launch arguments every launch file declares (each with a description); the overrides default to
+    empty, the config's value, as the options of `sac-grasp` do."""
     from launch.actions import DeclareLaunchArgument
     from launch.substitutions import PathJoinSubstitution
     from launch_ros.substitutions import FindPackageShare
@@ -122,7 +125,7 @@ def common_arguments(default_config: str, default_workers: str) -> list[Any]:
         ),
         DeclareLaunchArgument(
             "num_workers",
-            default_value=default_workers,
+            default_value="",
             description="simulator workers (empty: from the config)",
         ),
         DeclareLaunchArgument("seed", default_value="", description="base seed (empty: from the config)"),

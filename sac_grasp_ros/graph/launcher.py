@@ -29,7 +29,7 @@ from typing import IO, Any
 import yaml
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, default_output_dir, node_specs
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
 
 
@@ -225,11 +225,6 @@ class Supervisor:
                 node.log.close()
 
 
-def build_specs(args: argparse.Namespace, out: Path) -> list[NodeSpec]:
-    """The nodes of this run: the parsed options, with `out` as the output directory."""
-    return node_specs(LaunchArguments.from_namespace(argparse.Namespace(**{**vars(args), "out": str(out)})))
-
-
 def adopt_ros_environment(env: dict[str, str]) -> None:
     """Give this process the nodes' ROS settings before it talks to them (same domain, log dir)."""
     for name in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "AMENT_PREFIX_PATH"):
@@ -282,9 +277,10 @@ def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
-        out = Path(args.out) if args.out else default_output_dir(args.role)
+        run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
+        out = Path(run.out)
         out.mkdir(parents=True, exist_ok=True)
-        specs = build_specs(args, out)
+        specs = node_specs(run)
     except (FileNotFoundError, ValueError) as error:
         print(f"sac-grasp {argv[0] if argv else ''}: {error}", file=sys.stderr)
         return 2

@@ -33,14 +33,12 @@ DEMO_FILE = "demos.npz"
 
 @dataclass
 class Preparation:
-    """Files a training run starts from, and how the demos turned out."""
+    """Files a training run starts from."""
 
     env_file: Path
     """the workers' GraspEnvConfig as YAML (agent parameter env_file)"""
     demo_file: Path | None = None
     """recorded graph.demos (agent parameter demo_file); None: the config asks for none"""
-    demo_stats: dict[str, Any] | None = None
-    """episodes, transitions, successes, mean_length and seed of the recording"""
 
     def agent_overrides(self) -> dict[str, str]:
         """Agent parameters pointing at the prepared files."""
@@ -92,16 +90,13 @@ def prepare_training(
 ) -> Preparation:
     """Write env.yaml and record graph.demos into `directory` (created; paths come back absolute)."""
     directory = Path(directory).resolve()
-    preparation = Preparation(env_file=write_env_file(config, directory, sim_overrides))
+    env_file = write_env_file(config, directory, sim_overrides)
     recorded = record_config_demos(config, directory, graph_overrides, sim_overrides)
-    if recorded is not None:
-        preparation.demo_file, preparation.demo_stats = recorded
-        print(
-            f"[sac_grasp_ros] recorded demonstrations {json.dumps(preparation.demo_stats)} "
-            f"to {preparation.demo_file}",
-            file=sys.stderr,
-        )
-    return preparation
+    if recorded is None:
+        return Preparation(env_file)
+    demo_file, stats = recorded
+    print(f"[sac_grasp_ros] recorded demonstrations {json.dumps(stats)} to {demo_file}", file=sys.stderr)
+    return Preparation(env_file, demo_file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-PACKAGE = "sac_grasp_ros"
+from sac_grasp_ros.paths import PACKAGE
+
 ROLES = ("train", "test", "worker", "deploy")
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
 SIM_COMMAND_TOPIC = "velocity_controller/commands"
@@ -218,6 +219,21 @@ def worker_namespaces(shape: GraphConfig) -> list[str]:
     return [f"/{shape.worker_prefix}{i}" for i in range(first, first + shape.num_workers)]
 
 
+def _sim_node_spec(
+    shape: GraphConfig, namespace: str, parameters: dict[str, Any], remappings: dict[str, str] | None = None
+) -> NodeSpec:
+    """A simulator (a training worker or deploy's robot stand-in), respawned as graph.respawn_workers says."""
+    return NodeSpec(
+        executable="sim_node",
+        name="sim_node",
+        namespace=namespace,
+        parameters=parameters,
+        respawn=shape.respawn_workers,
+        respawn_delay=shape.respawn_delay,
+        remappings=remappings or {},
+    )
+
+
 def build_node_specs(
     config: dict[str, Any],
     role: str,
@@ -239,21 +255,10 @@ def build_node_specs(
     sim_params = sim_parameters(config, sim_overrides)
     if role == "deploy":
         return deploy_node_specs(config, shape, sim_params, policy_overrides)
-    specs: list[NodeSpec] = []
-    namespaces = worker_namespaces(shape)
-    for index, namespace in enumerate(namespaces, start=shape.first_index):
-        params = dict(sim_params)
-        params["seed"] = int(shape.seed) + index
-        specs.append(
-            NodeSpec(
-                executable="sim_node",
-                name="sim_node",
-                namespace=namespace,
-                parameters=params,
-                respawn=shape.respawn_workers,
-                respawn_delay=shape.respawn_delay,
-            )
-        )
+    specs = [
+        _sim_node_spec(shape, namespace, {**sim_params, "seed": shape.seed + index})
+        for index, namespace in enumerate(worker_namespaces(shape), start=shape.first_index)
+    ]
     if role == "worker":
         return specs
     agent_params = node_parameters(config, "agent_node")
@@ -265,11 +270,11 @@ def build_node_specs(
         else 1.0
     )
     agent_params.update(agent_overrides or {})
-    remote_first = shape.first_index + shape.num_workers
-    remote = [f"{shape.worker_prefix}{i}" for i in range(remote_first, remote_first + shape.remote_workers)]
-    agent_params["workers"] = [ns.lstrip("/") for ns in namespaces] + remote
+    # The local workers, then the remote ones: one range of indices from first_index on.
+    driven = range(shape.first_index, shape.first_index + shape.num_workers + shape.remote_workers)
+    agent_params["workers"] = [f"{shape.worker_prefix}{i}" for i in driven]
     if "seed" not in (agent_overrides or {}):
-        agent_params["seed"] = int(shape.seed)
+        agent_params["seed"] = shape.seed
     if shape.respawn_agent:
         agent_params.setdefault("resume", True)  # a respawned agent must not start learning from scratch
     specs.append(
@@ -297,17 +302,9 @@ def deploy_node_specs(
     policy_params = node_parameters(config, "policy_node")
     policy_params.update(policy_overrides or {})
     command_topic = str(policy_params.get("command_topic", DEPLOY_COMMAND_TOPIC))
-    sim = dict(sim_params, step_mode="realtime", seed=int(shape.seed))
+    sim = dict(sim_params, step_mode="realtime", seed=shape.seed)
     return [
-        NodeSpec(
-            executable="sim_node",
-            name="sim_node",
-            namespace="/",
-            parameters=sim,
-            respawn=shape.respawn_workers,
-            respawn_delay=shape.respawn_delay,
-            remappings={SIM_COMMAND_TOPIC: command_topic},
-        ),
+        _sim_node_spec(shape, "/", sim, remappings={SIM_COMMAND_TOPIC: command_topic}),
         NodeSpec(executable="policy_node", name="policy_node", namespace="/", parameters=policy_params),
     ]
 
