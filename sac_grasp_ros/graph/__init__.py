@@ -8,5 +8,6 @@
 - `launcher`: `sac-grasp train|test|worker|deploy`, the process supervisor where `ros2 launch` is missing
 - `launch_support`: node specs -> ROS 2 launch actions for launch/*.launch.py
 
-Nothing here imports rclpy at module level (`launcher` does, inside the functions that talk to the nodes).
+Nothing here imports rclpy: the launcher's two rclpy clients (the progress bar, `/evaluate` for `test`)
+live in `nodes/` and are imported only when used.
 """

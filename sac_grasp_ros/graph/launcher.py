@@ -239,39 +239,9 @@ def start_progress_monitor(args: argparse.Namespace, specs: list[NodeSpec], env:
         return None
     total = next((int(s.parameters.get("total_steps", 0)) for s in specs if s.executable == "agent_node"), 0)
     adopt_ros_environment(env)
-    from sac_grasp_ros.progress_monitor import ProgressMonitor
+    from sac_grasp_ros.nodes.progress_monitor import ProgressMonitor
 
     return ProgressMonitor(total)
-
-
-def call_evaluate(env: dict[str, str], timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
-    """Call /evaluate from this process as a small rclpy client (used by `test`)."""
-    adopt_ros_environment(env)
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from std_srvs.srv import Trigger
-
-    context = rclpy.Context()
-    rclpy.init(context=context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-    try:
-        node = rclpy.create_node("sac_grasp_launcher", context=context)
-        client = node.create_client(Trigger, "/evaluate")
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        deadline = time.monotonic() + timeout
-        while not client.service_is_ready():
-            if time.monotonic() > deadline or interrupted():
-                return False, "/evaluate did not come up"
-            executor.spin_once(timeout_sec=0.1)
-        future = client.call_async(Trigger.Request())
-        while not future.done():
-            if time.monotonic() > deadline or interrupted():
-                return False, "/evaluate did not answer (timeout or interrupted)"
-            executor.spin_once(timeout_sec=0.1)
-        result = future.result()
-        return bool(result.success), result.message
-    finally:
-        rclpy.try_shutdown(context=context)
 
 
 def main(argv: list[str]) -> int:
@@ -312,7 +282,10 @@ def main(argv: list[str]) -> int:
                 ended.extend(n for n in supervisor.poll() if n.spec.executable == "agent_node")
                 return bool(stop_signal or ended)
 
-            ok, message = call_evaluate(env, args.timeout or 600.0, interrupted)
+            adopt_ros_environment(env)
+            from sac_grasp_ros.nodes.evaluate_client import call_evaluate  # rclpy: only for `test`
+
+            ok, message = call_evaluate(args.timeout or 600.0, interrupted)
             if ended:
                 message = f"the agent exited with {ended[0].exit_codes[-1]}; see {ended[0].log_path}"
             if not ok:
