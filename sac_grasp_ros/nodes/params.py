@@ -4,7 +4,8 @@
 its docstring as the description) and returns the values the node starts with, as plain Python ready
 for `cls(**values)`. `apply_parameter_changes(current, params, settable, prefix)` is the body of a
 node's on-set-parameters callback: it builds the settings a `ros2 param set` asks for, validates them,
-and says why when it refuses, so a bad value never reaches a running node.
+and says why when it refuses, so a bad value never reaches a running node. `accept_runtime_changes`
+registers that callback for a node whose settings are `node.settings`.
 
 ROS parameters have no None: a field whose default is None (`seed: int | None`) is declared with
 dynamic typing and stays None while unset; its type is checked here instead of by rclpy. An integer
@@ -23,7 +24,7 @@ import typing
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -125,6 +126,20 @@ def apply_parameter_changes(
         return None, str(error)
     except TypeError as error:
         return None, f"invalid {', '.join(p.name for p in params)}: {error}"
+
+
+def accept_runtime_changes(node: Node, settable: Collection[str]) -> None:
+    """Apply a `ros2 param set` of the `settable` fields to `node.settings` (a dataclass), validated
+    by apply_parameter_changes; other names and bad values are refused with its reason."""
+
+    def on_set_parameters(params: list[Parameter]) -> SetParametersResult:
+        settings, reason = apply_parameter_changes(node.settings, params, settable)
+        if settings is None:
+            return SetParametersResult(successful=False, reason=reason)
+        node.settings = settings
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set_parameters)
 
 
 def coerce(name: str, value: Any, hint: Any) -> Any:
