@@ -29,8 +29,6 @@ from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from sac_grasp_ros.nodes.common import to_plain
-
 T = TypeVar("T")
 
 _ARRAY_TYPES = {
@@ -88,7 +86,7 @@ def declare_dataclass(node: Node, cls: type, prefix: str = "") -> dict[str, Any]
             values[f.name] = declare_dataclass(node, nested, prefix=f"{name}.")
             continue
         descriptor = ParameterDescriptor(description=docs.get(f.name) or f"{cls.__name__}.{f.name}")
-        values[f.name] = coerce(name, to_plain(_declare(node, name, hint, default, descriptor)), hint)
+        values[f.name] = coerce(name, _plain(_declare(node, name, hint, default, descriptor)), hint)
         if isinstance(default, float):
             float_names.add(name)
     if float_names:
@@ -117,7 +115,7 @@ def apply_parameter_changes(
             )
         try:
             hint = _field_hint(type(current), field_name)
-            changes[field_name] = coerce(param.name, to_plain(param.value), hint)
+            changes[field_name] = coerce(param.name, _plain(param.value), hint)
         except TypeError as error:
             return None, str(error)
     try:
@@ -166,6 +164,15 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------- internals
+def _plain(value: Any) -> Any:
+    """A ROS parameter value as plain Python (arrays come back as array.array)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple | list):
+        return list(value)
+    return value
+
+
 def _default(cls: type, f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
