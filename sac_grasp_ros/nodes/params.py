@@ -41,25 +41,21 @@ _ARRAY_TYPES = {
 
 def field_docs(cls: type) -> dict[str, str]:
     """Field name -> the docstring literal that follows the field in the class body (CleanRL style),
-    whitespace collapsed; fields of dataclass bases included. Empty for classes without source."""
+    whitespace collapsed. Empty for a class without source."""
+    try:
+        klass = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    except (OSError, TypeError, SyntaxError):
+        return {}
     docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, following in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(following.value.value.split())
+    for node, following in itertools.pairwise(klass.body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
     return docs
 
 
@@ -76,8 +72,6 @@ def declare_dataclass(node: Node, cls: type, prefix: str = "") -> dict[str, Any]
     values: dict[str, Any] = {}
     float_names: set[str] = set()
     for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
         name = f"{prefix}{f.name}"
         hint = hints.get(f.name, Any)
         default = _default(cls, f)
@@ -142,8 +136,8 @@ def accept_runtime_changes(node: Node, settable: Collection[str]) -> None:
 
 def coerce(name: str, value: Any, hint: Any) -> Any:
     """`value` as the type `hint` wants (int -> float for float fields; None only where allowed);
-    TypeError naming parameter `name` otherwise. Hints other than bool/int/float/str, `X | None` and
-    `list[X]` pass values through."""
+    TypeError naming parameter `name` otherwise. Other hints (lists: typed by their ROS declaration)
+    pass values through."""
     kind, optional = _base_type(hint)
     if value is None:
         if optional or kind is Any:
@@ -151,15 +145,8 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
         raise TypeError(f"{name} must be {_describe(kind)}, got no value")
     if kind is float and type(value) is int:
         return float(value)
-    if kind in (bool, int, float, str):
-        if type(value) is not kind:  # exact: a bool is no int here
-            raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
-        return value
-    if typing.get_origin(kind) is list:
-        if not isinstance(value, list):
-            raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
-        (item,) = typing.get_args(kind) or (Any,)
-        return [coerce(f"{name}[{i}]", v, item) for i, v in enumerate(value)]
+    if kind in (bool, int, float, str) and type(value) is not kind:  # exact: a bool is no int here
+        raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -186,14 +173,13 @@ def _declare(node: Node, name: str, hint: Any, default: Any, descriptor: Paramet
     if default is None:
         descriptor.dynamic_typing = True
         return node.declare_parameter(name, None, descriptor).value
-    if isinstance(default, list | tuple) and not default:
+    if isinstance(default, list) and not default:
         # An empty list has no ROS type of its own: declare the array type the hint names, unset.
         item = typing.get_args(_base_type(hint)[0]) or (str,)
         kind = _ARRAY_TYPES.get(item[0], Parameter.Type.STRING_ARRAY)
         value = _declare_typed(node, name, kind, descriptor)
-        return list(default) if value is None else value
-    value = list(default) if isinstance(default, tuple) else default
-    return _declare_typed(node, name, value, descriptor)
+        return [] if value is None else value
+    return _declare_typed(node, name, default, descriptor)
 
 
 def _declare_typed(node: Node, name: str, default: Any, descriptor: ParameterDescriptor) -> Any:
@@ -229,9 +215,6 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
 
 
 def _describe(kind: Any) -> str:
-    if typing.get_origin(kind) is list:
-        (item,) = typing.get_args(kind) or (Any,)
-        return f"a list of {getattr(item, '__name__', item)}"
     return {bool: "a bool", int: "an integer", float: "a number", str: "a string"}.get(kind, str(kind))
 
 
