@@ -329,8 +329,8 @@ class SimNode(Node):
         pregrasp = self.env.pregrasp_point()
         markers = MarkerArray()
         block = self._marker(Marker.CUBE, 0, stamp, target_xyz, (0.9, 0.2, 0.2))
-        block.pose.orientation.z = math.sin(target_yaw / 2)
-        block.pose.orientation.w = math.cos(target_yaw / 2)
+        o = block.pose.orientation
+        o.x, o.y, o.z, o.w = quaternion_from_yaw(float(target_yaw))
         block.scale.x = block.scale.y = block.scale.z = 0.04
         point = self._marker(Marker.SPHERE, 1, stamp, pregrasp, (0.2, 0.8, 0.2))
         point.scale.x = point.scale.y = point.scale.z = 0.02
