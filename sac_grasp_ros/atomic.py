@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 
 def temporary_sibling(path: str | os.PathLike) -> Path:
@@ -37,6 +38,16 @@ def fsync_directory(directory: str | os.PathLike) -> None:
 
 def fsync_file(path: str | os.PathLike) -> None:
     with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def write_synced(path: str | os.PathLike, writer: Callable[[BinaryIO], Any]) -> None:
+    """Create `path` with `writer(file)` and fsync it, in place: for the files of a directory that is
+    itself written under a temporary name and swapped in whole (a checkpoint), where a temporary name
+    per file would only add renames and directory fsyncs."""
+    with open(path, "wb") as file:
+        writer(file)
+        file.flush()
         os.fsync(file.fileno())
 
 

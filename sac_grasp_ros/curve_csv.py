@@ -83,8 +83,7 @@ class CsvLog:
         when the file has other columns, start a new file with the header only."""
         self.path = Path(path)
         self.columns = tuple(columns)
-        self.continued = append and read_header(self.path) == self.columns
-        if not self.continued:
+        if not (append and read_header(self.path) == self.columns):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "w", newline="") as file:
                 csv.writer(file).writerow(self.columns)

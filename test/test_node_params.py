@@ -22,7 +22,11 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from sac_grasp_ros.envs.config import GraspEnvConfig  # noqa: E402
 from sac_grasp_ros.nodes.common import StartupError  # noqa: E402
-from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass  # noqa: E402
+from sac_grasp_ros.nodes.params import (  # noqa: E402
+    accept_runtime_changes,
+    apply_parameter_changes,
+    declare_dataclass,
+)
 from sac_grasp_ros.sac import SACConfig  # noqa: E402
 
 
@@ -114,25 +118,16 @@ def test_wrong_override_types_are_named(make_node) -> None:
 def test_changes_are_applied_or_refused_with_a_reason(make_node) -> None:
     node = make_node()
     current = Example(**{**declare_dataclass(node, Example), "round": Round()})
-    settable = {"rate", "seed", "round.episodes"}
-    state = {"settings": current}
-
-    def on_set(params: list[Parameter]) -> SetParametersResult:
-        candidate, reason = apply_parameter_changes(state["settings"], params, settable)
-        if candidate is None:
-            return SetParametersResult(successful=False, reason=reason)
-        state["settings"] = candidate
-        return SetParametersResult(successful=True)
-
-    node.add_on_set_parameters_callback(on_set)
+    node.settings = current
+    accept_runtime_changes(node, {"rate", "seed", "round.episodes"})
 
     def set_one(name: str, value) -> SetParametersResult:
         return node.set_parameters([Parameter(name, value=value)])[0]
 
     assert set_one("rate", 4).successful  # an integer for a float field
-    assert state["settings"].rate == 4.0 and type(state["settings"].rate) is float and current.rate == 2.5
-    assert set_one("seed", 7).successful and state["settings"].seed == 7
-    assert set_one("round.episodes", 9).successful and state["settings"].round.episodes == 9
+    assert node.settings.rate == 4.0 and type(node.settings.rate) is float and current.rate == 2.5
+    assert set_one("seed", 7).successful and node.settings.seed == 7
+    assert set_one("round.episodes", 9).successful and node.settings.round.episodes == 9
     refused = set_one("count", 1)
     assert not refused.successful and "cannot change at run time" in refused.reason
     assert "restart" in refused.reason and "settable at run time" in refused.reason
@@ -140,7 +135,7 @@ def test_changes_are_applied_or_refused_with_a_reason(make_node) -> None:
     assert set_one("rate", -1.0).reason == "rate must be > 0, got -1.0"
     assert set_one("round.episodes", 0).reason == "episodes must be >= 1, got 0"
     assert not set_one("use_sim_time", True).successful  # rclpy's own parameter: not ours to change
-    assert state["settings"] == dataclasses.replace(current, rate=4.0, seed=7, round=Round(9))
+    assert node.settings == dataclasses.replace(current, rate=4.0, seed=7, round=Round(9))
     candidate, reason = apply_parameter_changes(current, [Parameter("ex.rate", value=1.0)], {"rate"}, "ex.")
     assert candidate.rate == 1.0 and reason == ""
 

@@ -110,12 +110,3 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
 
 class StartupError(RuntimeError):
     """A node cannot start (invalid parameters, missing files): reported without a traceback."""
-
-
-def to_plain(value: Any) -> Any:
-    """ROS parameter values (arrays come back as array.array) to plain Python."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, tuple | list):
-        return list(value)
-    return value

@@ -4,7 +4,8 @@
 its docstring as the description) and returns the values the node starts with, as plain Python ready
 for `cls(**values)`. `apply_parameter_changes(current, params, settable, prefix)` is the body of a
 node's on-set-parameters callback: it builds the settings a `ros2 param set` asks for, validates them,
-and says why when it refuses, so a bad value never reaches a running node.
+and says why when it refuses, so a bad value never reaches a running node. `accept_runtime_changes`
+registers that callback for a node whose settings are `node.settings`.
 
 ROS parameters have no None: a field whose default is None (`seed: int | None`) is declared with
 dynamic typing and stays None while unset; its type is checked here instead of by rclpy. An integer
@@ -23,12 +24,10 @@ import typing
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-
-from sac_grasp_ros.nodes.common import to_plain
 
 T = TypeVar("T")
 
@@ -42,25 +41,21 @@ _ARRAY_TYPES = {
 
 def field_docs(cls: type) -> dict[str, str]:
     """Field name -> the docstring literal that follows the field in the class body (CleanRL style),
-    whitespace collapsed; fields of dataclass bases included. Empty for classes without source."""
+    whitespace collapsed. Empty for a class without source."""
+    try:
+        klass = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    except (OSError, TypeError, SyntaxError):
+        return {}
     docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, following in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(following.value.value.split())
+    for node, following in itertools.pairwise(klass.body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
     return docs
 
 
@@ -77,8 +72,6 @@ def declare_dataclass(node: Node, cls: type, prefix: str = "") -> dict[str, Any]
     values: dict[str, Any] = {}
     float_names: set[str] = set()
     for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
         name = f"{prefix}{f.name}"
         hint = hints.get(f.name, Any)
         default = _default(cls, f)
@@ -87,7 +80,7 @@ def declare_dataclass(node: Node, cls: type, prefix: str = "") -> dict[str, Any]
             values[f.name] = declare_dataclass(node, nested, prefix=f"{name}.")
             continue
         descriptor = ParameterDescriptor(description=docs.get(f.name) or f"{cls.__name__}.{f.name}")
-        values[f.name] = coerce(name, to_plain(_declare(node, name, hint, default, descriptor)), hint)
+        values[f.name] = coerce(name, _plain(_declare(node, name, hint, default, descriptor)), hint)
         if isinstance(default, float):
             float_names.add(name)
     if float_names:
@@ -116,7 +109,7 @@ def apply_parameter_changes(
             )
         try:
             hint = _field_hint(type(current), field_name)
-            changes[field_name] = coerce(param.name, to_plain(param.value), hint)
+            changes[field_name] = coerce(param.name, _plain(param.value), hint)
         except TypeError as error:
             return None, str(error)
     try:
@@ -127,10 +120,24 @@ def apply_parameter_changes(
         return None, f"invalid {', '.join(p.name for p in params)}: {error}"
 
 
+def accept_runtime_changes(node: Node, settable: Collection[str]) -> None:
+    """Apply a `ros2 param set` of the `settable` fields to `node.settings` (a dataclass), validated
+    by apply_parameter_changes; other names and bad values are refused with its reason."""
+
+    def on_set_parameters(params: list[Parameter]) -> SetParametersResult:
+        settings, reason = apply_parameter_changes(node.settings, params, settable)
+        if settings is None:
+            return SetParametersResult(successful=False, reason=reason)
+        node.settings = settings
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set_parameters)
+
+
 def coerce(name: str, value: Any, hint: Any) -> Any:
     """`value` as the type `hint` wants (int -> float for float fields; None only where allowed);
-    TypeError naming parameter `name` otherwise. Hints other than bool/int/float/str, `X | None` and
-    `list[X]` pass values through."""
+    TypeError naming parameter `name` otherwise. Other hints (lists: typed by their ROS declaration)
+    pass values through."""
     kind, optional = _base_type(hint)
     if value is None:
         if optional or kind is Any:
@@ -138,19 +145,21 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
         raise TypeError(f"{name} must be {_describe(kind)}, got no value")
     if kind is float and type(value) is int:
         return float(value)
-    if kind in (bool, int, float, str):
-        if type(value) is not kind:  # exact: a bool is no int here
-            raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
-        return value
-    if typing.get_origin(kind) is list:
-        if not isinstance(value, list):
-            raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
-        (item,) = typing.get_args(kind) or (Any,)
-        return [coerce(f"{name}[{i}]", v, item) for i, v in enumerate(value)]
+    if kind in (bool, int, float, str) and type(value) is not kind:  # exact: a bool is no int here
+        raise TypeError(f"{name} must be {_describe(kind)}, got {type(value).__name__} {value!r}")
     return value
 
 
 # ------------------------------------------------------------------------------------- internals
+def _plain(value: Any) -> Any:
+    """A ROS parameter value as plain Python (arrays come back as array.array)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple | list):
+        return list(value)
+    return value
+
+
 def _default(cls: type, f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -164,14 +173,13 @@ def _declare(node: Node, name: str, hint: Any, default: Any, descriptor: Paramet
     if default is None:
         descriptor.dynamic_typing = True
         return node.declare_parameter(name, None, descriptor).value
-    if isinstance(default, list | tuple) and not default:
+    if isinstance(default, list) and not default:
         # An empty list has no ROS type of its own: declare the array type the hint names, unset.
         item = typing.get_args(_base_type(hint)[0]) or (str,)
         kind = _ARRAY_TYPES.get(item[0], Parameter.Type.STRING_ARRAY)
         value = _declare_typed(node, name, kind, descriptor)
-        return list(default) if value is None else value
-    value = list(default) if isinstance(default, tuple) else default
-    return _declare_typed(node, name, value, descriptor)
+        return [] if value is None else value
+    return _declare_typed(node, name, default, descriptor)
 
 
 def _declare_typed(node: Node, name: str, default: Any, descriptor: ParameterDescriptor) -> Any:
@@ -207,9 +215,6 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
 
 
 def _describe(kind: Any) -> str:
-    if typing.get_origin(kind) is list:
-        (item,) = typing.get_args(kind) or (Any,)
-        return f"a list of {getattr(item, '__name__', item)}"
     return {bool: "a bool", int: "an integer", float: "a number", str: "a string"}.get(kind, str(kind))
 
 

@@ -24,16 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from sac_grasp_ros import deploy
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor, run_node
-from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
+from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
 from sac_grasp_ros.scene.kinematics import yaw_from_quaternion
 
 
@@ -95,7 +93,7 @@ class PolicyNode(Node):
             self.policy = deploy.load_policy(self.settings.policy, self.settings.torch_threads)
         except (ValueError, TypeError) as error:  # DeploymentError is a ValueError
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        accept_runtime_changes(self, RUNTIME_SETTABLE)
         settings = self.settings
         limit = settings.max_joint_velocity or self.policy.max_joint_velocity
         self.builder = deploy.ObservationBuilder(self.policy.observation)
@@ -125,13 +123,6 @@ class PolicyNode(Node):
             f"|v| <= {limit:g} rad/s, |dv/dt| <= {settings.max_acceleration or math.inf:g} rad/s^2, "
             f"stale after {settings.stale_timeout:g} s"
         )
-
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        candidate, reason = apply_parameter_changes(self.settings, params, RUNTIME_SETTABLE)
-        if candidate is None:
-            return SetParametersResult(successful=False, reason=reason)
-        self.settings = candidate
-        return SetParametersResult(successful=True)
 
     # -- inputs ----------------------------------------------------------------------------------
     def _log_once(self, kind: str, message: str) -> None:

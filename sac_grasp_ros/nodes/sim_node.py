@@ -34,9 +34,7 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayout
 from std_srvs.srv import Trigger
@@ -56,7 +54,7 @@ from sac_grasp_ros.nodes.common import (
     make_executor,
     run_node,
 )
-from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
+from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
 from sac_grasp_ros.scene.kinematics import quaternion_from_yaw
 
@@ -115,7 +113,7 @@ class SimNode(Node):
             self.env_config, self.env = self._make_env(env_values)
         except (ValueError, TypeError) as error:
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        accept_runtime_changes(self, RUNTIME_SETTABLE)
 
         self.act_dim = int(self.env.action_space.shape[0])
         self.obs_dim = int(self.env.observation_space.shape[0])
@@ -170,14 +168,6 @@ class SimNode(Node):
 
         config = GraspEnvConfig.from_dict(config_values)
         return config, GraspEnv(config=config)
-
-    # -- parameters -----------------------------------------------------------------------------
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        candidate, reason = apply_parameter_changes(self.settings, params, RUNTIME_SETTABLE)
-        if candidate is None:
-            return SetParametersResult(successful=False, reason=reason)
-        self.settings = candidate
-        return SetParametersResult(successful=True)
 
     # -- commands and stepping -------------------------------------------------------------------
     def _on_command(self, msg: Float64MultiArray) -> None:
@@ -339,8 +329,8 @@ class SimNode(Node):
         pregrasp = self.env.pregrasp_point()
         markers = MarkerArray()
         block = self._marker(Marker.CUBE, 0, stamp, target_xyz, (0.9, 0.2, 0.2))
-        block.pose.orientation.z = math.sin(target_yaw / 2)
-        block.pose.orientation.w = math.cos(target_yaw / 2)
+        o = block.pose.orientation
+        o.x, o.y, o.z, o.w = quaternion_from_yaw(float(target_yaw))
         block.scale.x = block.scale.y = block.scale.z = 0.04
         point = self._marker(Marker.SPHERE, 1, stamp, pregrasp, (0.2, 0.8, 0.2))
         point.scale.x = point.scale.y = point.scale.z = 0.02

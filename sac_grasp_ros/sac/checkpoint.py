@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sac_grasp_ros.atomic import atomic_path, atomic_write, fsync_directory, temporary_sibling
+from sac_grasp_ros.atomic import fsync_directory, temporary_sibling, write_synced
 from sac_grasp_ros.curve_csv import curve_csv
 from sac_grasp_ros.sac.agent import SAC
 from sac_grasp_ros.sac.config import SACConfig
@@ -91,7 +91,7 @@ def save_checkpoint(
     temporary = temporary_sibling(path)
     temporary.mkdir()
     try:
-        # Each file is complete and fsynced before the directory is swapped in (atomic_* below).
+        # The directory is swapped in whole: its files need only be complete and fsynced first.
         meta = {
             "format": CHECKPOINT_FORMAT,
             "obs_dim": sac.obs_dim,
@@ -100,16 +100,14 @@ def save_checkpoint(
             "counters": {"num_updates": sac.num_updates, **counters},
             "files": {name: text for name, text in CHECKPOINT_FILES.items() if name != BUFFER_FILE or buffer},
         }
-        atomic_write(temporary / META_FILE, json.dumps(meta, indent=2))
-        with atomic_path(temporary / LEARNER_FILE) as learner_file:
-            torch.save(sac.state_dict(), learner_file)
-        with atomic_path(temporary / CURVE_FILE) as curve_file, open(curve_file, "wb") as file:
-            np.savez(file, **curve_arrays)
-        atomic_write(temporary / CURVE_CSV_FILE, curve_csv(curve_arrays))
+        write_synced(temporary / META_FILE, lambda file: file.write(json.dumps(meta, indent=2).encode()))
+        write_synced(temporary / LEARNER_FILE, lambda file: torch.save(sac.state_dict(), file))
+        write_synced(temporary / CURVE_FILE, lambda file: np.savez(file, **curve_arrays))
+        write_synced(temporary / CURVE_CSV_FILE, lambda file: file.write(curve_csv(curve_arrays).encode()))
         if buffer is not None:
             buffer.save(temporary / BUFFER_FILE)
         for name, content in extra_files.items():
-            atomic_write(temporary / name, content)
+            write_synced(temporary / name, lambda file, content=content: file.write(content))
         fsync_directory(temporary)
         _swap_in(temporary, path)
     except BaseException:

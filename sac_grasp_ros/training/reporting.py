@@ -1,7 +1,8 @@
 """Run outputs for people: TensorBoard scalars, a per-episode reward CSV, a learning-curve PNG and
 the curve of deterministic evaluations (CSV + PNG).
 
-Used by the in-process trainer, the grasp recipe and the ROS agent node (no rclpy here).
+Written by `training.session.TrainingSession`, the trainer of the in-process CLI and the ROS agent
+node (no rclpy here).
 """
 
 from __future__ import annotations
