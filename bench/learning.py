@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from sac_grasp_ros.curve_csv import read_rows
 from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.training import cli as in_process
 from sac_grasp_ros.training.gym_loop import EVAL_SEED_OFFSET, evaluate
-from sac_grasp_ros.training.reporting import EVAL_CURVE_CSV, EvalCurveWriter, plot_eval_curve
+from sac_grasp_ros.training.reporting import EVAL_COLUMNS, EVAL_CURVE_CSV, EvalCurveWriter, plot_eval_curve
 
 
 def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
@@ -44,7 +45,7 @@ def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
     config = args.config or str(config_file("train"))
     argv = ["--config", config, "--seed", str(args.seed), "--total-steps", str(args.total_steps)]
     summary = in_process.run(in_process.parse([*argv, "--out", str(out), "--no-progress"]))
-    rows = EvalCurveWriter(out / EVAL_CURVE_CSV, append=True).rows
+    rows = read_rows(out / EVAL_CURVE_CSV, EVAL_COLUMNS) or []
     return {
         **summary,
         "final_eval_success_rate": summary["eval_success_rate"],
@@ -174,8 +175,9 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
             f"ROS training failed with exit {completed.returncode}; see {out / 'launcher.log'}"
         )
     result = json.loads((out / "result.json").read_text())
-    with open(out / EVAL_CURVE_CSV, newline="") as file:  # written by the agent (report_dir), with its PNG
-        rows = [{name: float(value) for name, value in row.items()} for row in csv.DictReader(file)]
+    rows = (
+        read_rows(out / EVAL_CURVE_CSV, EVAL_COLUMNS) or []
+    )  # written by the agent (report_dir), with its PNG
     demo_steps = 0
     if (out / "demos.npz").is_file():
         with np.load(out / "demos.npz", allow_pickle=False) as demos:
