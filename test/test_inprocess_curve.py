@@ -106,3 +106,17 @@ def test_action_scaler_maps_unit_box_to_env_bounds() -> None:
     np.testing.assert_allclose(scaler.to_env(np.array([-1.0, 1.0])), [-2.0, 10.0])
     np.testing.assert_allclose(scaler.to_env(np.array([0.0, 0.0])), [0.0, 5.0])
     np.testing.assert_allclose(scaler.to_env(np.array([5.0, -5.0])), [2.0, 0.0])  # clipped
+
+
+def test_the_shipped_policys_older_curve_layout_still_loads() -> None:
+    """The agent node used to store `length` and 0-based episodes without wall time."""
+    from sac_grasp_ros.paths import models_dir
+    from sac_grasp_ros.sac import load_checkpoint
+
+    arrays = load_checkpoint(models_dir() / "sawyer_grasp_sac").curve
+    assert "length" in arrays and "episode_length" not in arrays  # the layout this test is about
+    curve = LearningCurve.from_arrays(arrays)
+    assert len(curve) == len(arrays["episode_return"]) > 0
+    assert curve.records[0].episode == 1 and curve.records[-1].episode == len(curve)
+    assert [r.episode_length for r in curve.records] == arrays["length"].tolist()
+    assert LearningCurve.from_arrays(curve.to_arrays()).records == curve.records  # new layout round trip

@@ -74,10 +74,22 @@ class LearningCurve:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> LearningCurve:
-        """Rebuild from `to_arrays()` output (e.g. a checkpoint's curve); missing columns are an error."""
+        """Rebuild from `to_arrays()` output (e.g. a checkpoint's curve); missing columns are an error.
+
+        Also reads the agent node's older layout (`length`, episodes from 0, no wall time), which the
+        shipped policy's checkpoint has."""
         curve = cls()
         if not arrays:
             return curve
+        if "length" in arrays and "episode_length" not in arrays:
+            count = len(arrays["episode_return"])
+            arrays = {
+                **arrays,
+                "episode_length": arrays["length"],
+                "episode": np.asarray(arrays.get("episode", np.arange(count))) + 1,
+                "env_steps": np.maximum(arrays.get("env_steps", np.zeros(count, np.int64)), 0),
+                "wall_s": np.zeros(count),
+            }
         missing = [name for name in CURVE_COLUMNS if name not in arrays]
         if missing:
             raise ValueError(f"learning curve lacks column(s) {missing}")

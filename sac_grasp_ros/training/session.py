@@ -423,7 +423,7 @@ class TrainingSession:
             if (loaded.path / BUFFER_FILE).exists():  # the directory read: maybe the `.old` twin
                 buffer.load(loaded.path / BUFFER_FILE)
                 buffer_note = f"buffer of {len(buffer)}"
-            curve = curve_from_checkpoint(loaded.curve)
+            curve = LearningCurve.from_arrays(loaded.curve)
         except (OSError, ValueError) as error:  # CheckpointError is a ValueError
             return False, f"load from {directory} failed: {error}"
         self.sac, self.buffer, self.dims, self.sac_config = loaded.sac, buffer, dims, loaded.config
@@ -472,17 +472,3 @@ class TrainingSession:
 
     def _title(self) -> str:
         return f"{self.name}, seed {self.config.seed}"
-
-
-def curve_from_checkpoint(arrays: dict[str, np.ndarray]) -> LearningCurve:
-    """The learning curve of a checkpoint; also the agent node's older layout (`length`, no wall time)."""
-    if arrays and "length" in arrays and "episode_length" not in arrays:
-        count = len(arrays["episode_return"])
-        arrays = {
-            **arrays,
-            "episode_length": arrays["length"],
-            "episode": arrays.get("episode", np.arange(count)) + 1,
-            "env_steps": np.maximum(arrays.get("env_steps", np.zeros(count, np.int64)), 0),
-            "wall_s": np.zeros(count),
-        }
-    return LearningCurve.from_arrays(arrays)
