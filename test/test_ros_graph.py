@@ -373,6 +373,31 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
     assert "exited with" not in stderr  # not mistaken for a crash to respawn
 
 
+def test_nodes_do_not_outlive_a_killed_launcher(ros_env, tmp_path: Path):
+    """A launcher killed outright (SIGKILL: a CI timeout, the OOM killer) cannot stop its nodes in
+    order; they get SIGTERM from the kernel instead of running on as orphans."""
+    out = tmp_path / "worker"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "sac_grasp_ros.cli", "worker", "--num-workers", "1", "--out", str(out),
+         "--domain-id", ros_env["ROS_DOMAIN_ID"]],
+        env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    log = out / "logs" / "worker_0__sim_node.log"
+    _wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the worker to start")
+    (node,) = _children(launcher.pid)
+    os.kill(launcher.pid, signal.SIGKILL)
+    launcher.wait(timeout=10)
+    _wait_for(lambda: not Path(f"/proc/{node}").exists() or "Z" in _state(node), 15, "the node to stop")
+
+
+def _state(pid: int) -> str:
+    """The process state letter (Z: exited, waiting for its parent, here init, to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
 def test_launcher_train_drives_remote_workers_started_by_another_launcher(ros_env, tmp_path: Path):
     """`sac-grasp train --remote-workers 1` + `sac-grasp worker --first-index 1` (as on a second host,
     same ROS domain): the agent learns from both workers, the training launcher starts only its own."""

@@ -16,6 +16,7 @@ controller (played by one realtime simulator at the root namespace), until inter
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -135,6 +136,22 @@ def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
     ]
 
 
+def _parent_death_signal() -> Any:
+    """A child-side call that makes the kernel send SIGTERM when the launcher dies (Linux; None
+    elsewhere). Resolved here, before any fork: the child only calls into libc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+_die_with_parent = _parent_death_signal()
+
+
 @dataclass
 class Supervised:
     """One node process and what is needed to restart it."""
@@ -169,9 +186,15 @@ class Supervisor:
     def start(self, node: Supervised) -> None:
         node.log = open(node.log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
         # A new session: a terminal's Ctrl-C reaches only the launcher, which then stops the nodes
-        # in order (and does not mistake their exit for a crash to respawn).
+        # in order (and does not mistake their exit for a crash to respawn). A launcher killed outright
+        # (SIGKILL, a CI timeout) takes its nodes along instead of leaving them running.
         node.process = subprocess.Popen(
-            node.command, stdout=node.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            node.command,
+            stdout=node.log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         node.restart_at = None
 
