@@ -44,14 +44,6 @@ class Phase(Enum):
 
 
 @dataclass
-class EpisodeResult:
-    worker: str
-    episode_return: float
-    length: int
-    success: bool
-
-
-@dataclass
 class WorkerState:
     """What the agent knows about one simulator worker."""
 
@@ -113,13 +105,19 @@ class WorkerPoolSettings:
 
 @dataclass
 class EvalRun:
-    episodes: list[EpisodeResult] = field(default_factory=list)
+    """The episodes of one evaluation, as `evaluation_summary` takes them."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    successes: list[bool] = field(default_factory=list)
+
+    def add(self, episode_return: float, length: int, success: bool) -> None:
+        self.returns.append(episode_return)
+        self.lengths.append(length)
+        self.successes.append(success)
 
     def summary(self) -> dict[str, Any]:
-        episodes = self.episodes
-        return evaluation_summary(
-            [e.episode_return for e in episodes], [e.length for e in episodes], [e.success for e in episodes]
-        )
+        return evaluation_summary(self.returns, self.lengths, self.successes)
 
 
 class WorkerPool:
@@ -219,7 +217,7 @@ class WorkerPool:
         return msg.session == session and msg.episode >= episode
 
     def _finish_episode(self, state: WorkerState, msg: StepMessage, counted_for_eval: bool) -> None:
-        result = EpisodeResult(state.name, state.episode_return, state.episode_length, msg.success)
+        outcome = (state.episode_return, state.episode_length, msg.success)
         if self.phase is Phase.EVAL:
             if (
                 counted_for_eval
@@ -227,10 +225,10 @@ class WorkerPool:
                 and state.eval_quota > 0
                 and self.eval_run is not None
             ):
-                self.eval_run.episodes.append(result)
+                self.eval_run.add(*outcome)
                 state.eval_quota -= 1
         elif self.phase is Phase.RUN and state.episode_complete:
-            self.learner.record_episode(result.episode_return, result.length, result.success)
+            self.learner.record_episode(*outcome)
 
     # -- acting ---------------------------------------------------------------------------------
     def _wants_action(self, state: WorkerState) -> bool:
