@@ -26,6 +26,9 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "eval_episodes", default_value="", description="episodes to evaluate (empty: from the config)"
             ),
+            DeclareLaunchArgument(
+                "video", default_value="", description="directory for a GIF of each evaluation episode"
+            ),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
             launch_support.rviz_action(),

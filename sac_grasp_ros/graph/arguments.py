@@ -30,7 +30,9 @@ ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
         "config", "num_workers", "seed", "step_mode", "first_index", "remote_workers", "total_steps",
         "eval_episodes", "out",
     ),
-    "test": ("config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out"),
+    "test": (
+        "config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out", "video",
+    ),
     "worker": ("config", "num_workers", "seed", "step_mode", "first_index"),
     "deploy": ("config", "num_workers", "seed", "step_mode", "policy", "command_topic"),
 }  # fmt: skip
@@ -74,6 +76,8 @@ class LaunchArguments:
     demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
     step_mode: str | None = None
     """simulator step_mode override (lockstep or realtime)"""
+    video: str | None = None
+    """test: directory for a GIF of each evaluation episode (the simulators' video_dir)"""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -164,6 +168,8 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
             )
         # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
         sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+    if args.role == "test" and args.video:
+        sim_overrides["video_dir"] = str(Path(args.video).resolve())
     if args.role == "test":
         agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
         if args.evaluate:

@@ -77,6 +77,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
         )
         parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
+        parser.add_argument("--video", metavar="DIR", help="write a GIF of each evaluation episode to DIR")
     elif role == "deploy":
         parser.add_argument(
             "--policy",
