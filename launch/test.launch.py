@@ -29,6 +29,9 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "video", default_value="", description="directory for a GIF of each evaluation episode"
             ),
+            DeclareLaunchArgument(
+                "record", default_value="", description="directory for an MCAP recording of the workers"
+            ),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
             launch_support.rviz_action(),

@@ -23,6 +23,8 @@ from sac_grasp_ros.graph.prepare import prepare_training
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
 
 SHIPPED_POLICY = "sawyer_grasp_sac"
+RECORDING_FILE = "evaluation.mcap"
+"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
 """directory under models/ holding the shipped trained policy checkpoint"""
 
 ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -32,6 +34,7 @@ ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     ),
     "test": (
         "config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out", "video",
+        "record",
     ),
     "worker": ("config", "num_workers", "seed", "step_mode", "first_index"),
     "deploy": ("config", "num_workers", "seed", "step_mode", "policy", "command_topic"),
@@ -78,6 +81,8 @@ class LaunchArguments:
     """simulator step_mode override (lockstep or realtime)"""
     video: str | None = None
     """test: directory for a GIF of each evaluation episode (the simulators' video_dir)"""
+    record: str | None = None
+    """test: directory for an MCAP recording of the workers' topics (a recorder node), RECORDING_FILE"""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -191,4 +196,8 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
             specs[-1].parameters.update(preparation.agent_overrides())  # the agent is the last node
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
+    if args.role == "test" and args.record:
+        workers = ",".join(s.namespace.strip("/") for s in specs if s.executable == "sim_node")
+        path = str(Path(args.record).resolve() / RECORDING_FILE)
+        specs.insert(0, NodeSpec("recorder_node", "recorder", "/", {"path": path, "workers": workers}))
     return specs

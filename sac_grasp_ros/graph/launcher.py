@@ -78,6 +78,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         )
         parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
         parser.add_argument("--video", metavar="DIR", help="write a GIF of each evaluation episode to DIR")
+        parser.add_argument("--record", metavar="DIR", help="record worker topics to DIR/evaluation.mcap")
     elif role == "deploy":
         parser.add_argument(
             "--policy",
