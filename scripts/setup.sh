@@ -12,9 +12,10 @@ if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 10))' 2>/
   echo "setup: need Python >= 3.10 as '$python_bin' (set PYTHON=...)" >&2
   exit 1
 fi
-# System libraries: venv support and EGL/GL for off-screen MuJoCo rendering. Installed only when
+# System libraries: venv support, EGL/GL for off-screen MuJoCo rendering, Chromium (the live view's
+# browser test loads the page in it headless). Installed only when
 # missing and only where we may (root with apt-get); otherwise say what to install.
-system_packages=(python3-venv libegl1 libgl1 libegl-mesa0 libglib2.0-0)
+system_packages=(python3-venv libegl1 libgl1 libegl-mesa0 libglib2.0-0 chromium)
 if command -v dpkg >/dev/null 2>&1; then
   missing=()
   for package in "${system_packages[@]}"; do

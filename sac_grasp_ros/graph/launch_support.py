@@ -135,6 +135,10 @@ def common_arguments(default_config: str) -> list[Any]:
             description="simulator step_mode: lockstep or realtime (empty: from the config)",
         ),
         DeclareLaunchArgument(
+            "view", default_value="false", description="start the live browser view (view_node) too"
+        ),
+        DeclareLaunchArgument("view_port", default_value="", description="HTTP port of the view (8080)"),
+        DeclareLaunchArgument(
             "rviz", default_value="false", description="start RViz with config/sac_grasp.rviz"
         ),
         DeclareLaunchArgument(

@@ -30,7 +30,7 @@ from typing import IO, Any
 import yaml
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, VIEW_PORT, LaunchArguments, node_specs
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
 
 
@@ -54,6 +54,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--timeout", type=float, default=0.0, help="give up after this many seconds (0: never)"
     )
     parser.add_argument("--step-mode", choices=("lockstep", "realtime"), help="simulator step_mode override")
+    if role != "worker":
+        parser.add_argument(
+            "--view", action="store_true", help="serve the live view in a browser (view_node)"
+        )
+        parser.add_argument("--view-port", type=int, help="HTTP port of the live view (default 8080)")
     if role == "train":
         parser.add_argument(
             "--quick", action="store_true", help="short run on config/train_quick.yaml (README)"
@@ -292,6 +297,8 @@ def main(argv: list[str]) -> int:
         f"[launcher] {args.role}: {names}; output in {out} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')})",
         file=sys.stderr,
     )
+    if getattr(args, "view", False):
+        print(f"[launcher] live view: http://localhost:{run.view_port or VIEW_PORT}", file=sys.stderr)
     started = time.monotonic()
     code = 0
     result_line = None
