@@ -78,21 +78,20 @@ class LivePage:
         self._grasp = self.server.scene.add_icosphere(
             "/scene/grasp_point", radius=0.012, color=(40, 200, 60), visible=False
         )
-        self._label = self.server.scene.add_label("/scene/episode_label", "", visible=False)
         self._draw_bodies()
         gui = self.server.gui
         self._worker = gui.add_dropdown("worker", options=("(waiting)",), initial_value="(waiting)")
         self._state = gui.add_markdown("**episode**: waiting for joint_states")
         self._summary = gui.add_markdown("**training**: waiting for the agent's progress topics")
         self._returns = gui.add_uplot(
-            data=(np.zeros(1), np.zeros(1)),
+            data=(np.zeros(1), np.full(1, np.nan)),  # no point drawn until an episode arrives
             series=({"label": "env steps"}, {"label": "episode return", "stroke": "#1f77b4", "width": 1.5}),
             scales={"x": {"time": False}},
             title="episode return",
             aspect=1.6,
         )
         self._success = gui.add_uplot(
-            data=(np.zeros(1), np.zeros(1), np.full(1, np.nan)),
+            data=(np.zeros(1), np.full(1, np.nan), np.full(1, np.nan)),
             series=(
                 {"label": "env steps"},
                 {"label": "success rate", "stroke": "#2ca02c", "width": 1.5},
@@ -221,10 +220,6 @@ class LivePage:
         if grasp is not None:
             self._grasp.position = grasp
             self._grasp.visible = True
-        if text:
-            self._label.text = text
-            self._label.position = (block_xyz if block_xyz is not None else np.zeros(3)) + (0.0, 0.0, 0.25)
-            self._label.visible = True
         joints = ", ".join(f"{p:+.2f}" for p in joint_positions[:7])
         self._state.content = f"**{name}**: {text or 'no markers yet'}  \njoints (rad): {joints}"
 
