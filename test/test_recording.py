@@ -11,11 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import free_port
 from rosbags.highlevel import AnyReader
 
 from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.graph.arguments import RECORDING_FILE
+from sac_grasp_ros.nodes.common import STEP_QOS
 from sac_grasp_ros.recording.mcap_file import message_definition
+from sac_grasp_ros.view.page import LivePage
+from sac_grasp_ros.view.replay import play
 
 EXPECTED_TYPES = {
     "/worker_0/step": "std_msgs/msg/Float64MultiArray",
@@ -73,11 +77,36 @@ def test_sac_grasp_test_record_reads_back_with_rosbags(ros_env: dict[str, str], 
         assert seen == list(range(seen[0], end.step + 1)), (end.episode, seen[:5])
 
     # One JointState per step (test.yaml: joint_states_every 1): 7 arm joints, then the two fingers.
+    # The step topic is transient-local: a recorder that matched late also got up to STEP_QOS.depth
+    # earlier step messages, whose joint states (volatile) were gone.
     joints = messages["/worker_0/joint_states"]
-    assert len(joints) == len(steps)
+    assert len(steps) - STEP_QOS.depth <= len(joints) <= len(steps), (len(joints), len(steps))
     assert list(joints[0].name[:7]) == [f"right_j{i}" for i in range(7)] and len(joints[0].position) == 9
     moved = np.ptp(np.array([m.position[:7] for m in joints]), axis=0)
     assert moved.max() > 0.1, "the arm never moved in the recording"
     cubes = [k for m in messages["/worker_0/markers"] for k in m.markers if k.type == 1]  # CUBE: the block
     assert cubes and all(abs(c.scale.x - 0.04) < 1e-9 for c in cubes)
-    assert len(messages["/worker_0/target_pose"]) == len(joints)
+    assert abs(len(messages["/worker_0/target_pose"]) - len(joints)) <= 5  # same steps; matched apart
+
+    # `sac-grasp replay FILE --view` plays the same file into the live view's page (decoded by
+    # mcap-ros2-support from the file's own schemas): it ends at the last recorded pose, with one
+    # curve point per finished episode carrying that episode's return.
+    page = LivePage(host="127.0.0.1", port=free_port())
+    try:
+        player = play(path, page, speed=0.0)
+    finally:
+        page.close()
+    assert player.episodes == len(ended)
+    assert page.workers["worker_0"].joint_positions == pytest.approx(list(joints[-1].position))
+    returns = []
+    for end in ended:
+        rewards = [m.reward for m in decoded if (m.session, m.episode) == (end.session, end.episode)]
+        returns.append(sum(rewards[1:]) if seen_from_start(decoded, end) else None)
+    for expected, played in zip(returns, page.curves.episode_returns, strict=True):
+        if expected is not None:
+            assert played == pytest.approx(expected)
+
+
+def seen_from_start(decoded: list, end: protocol.StepMessage) -> bool:
+    """Whether the recording holds the episode's step 0 (the recorder may join mid-episode)."""
+    return any((m.session, m.episode, m.step) == (end.session, end.episode, 0) for m in decoded)

@@ -12,7 +12,9 @@ values, and the page is redrawn at `rate_hz` at most.
 
 from __future__ import annotations
 
+import resource
 import sys
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -56,6 +58,7 @@ class ViewNode(Node):
 
     def __init__(self, **node_options: Any) -> None:
         super().__init__("view", **node_options)
+        self.started = time.monotonic()
         try:
             self.settings = ViewSettings(**declare_dataclass(self, ViewSettings))
             self.settings.validate()
@@ -135,7 +138,12 @@ class ViewNode(Node):
         return 0
 
     def close(self) -> None:
+        """Also logs this process's CPU time: what the view cost the machine (bench/view_overhead.py)."""
         self.page.close()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.monotonic() - self.started
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"[view] cpu {cpu:.2f} s in {wall:.2f} s", file=sys.stderr, flush=True)
 
 
 def main(args: list[str] | None = None) -> int:
