@@ -89,10 +89,13 @@ def run_training(
         if process.poll() is None:
             process.kill()
         log.close()
-    return steps_per_second(
-        out / "logs" / "agent_node.log",
-        yaml.safe_load(cfg.read_text())["agent_node"]["ros__parameters"]["total_steps"],
-    )
+    total = yaml.safe_load(cfg.read_text())["agent_node"]["ros__parameters"]["total_steps"]
+    rate = steps_per_second(out / "logs" / "agent_node.log", total)
+    view_log = out / "logs" / "view.log"
+    share = None
+    if view_log.exists() and (match := VIEW_CPU.search(view_log.read_text())):
+        share = float(match.group(1)) / float(match.group(2))
+    return rate, share
 
 
 def main() -> None:

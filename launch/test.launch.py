@@ -32,6 +32,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "record", default_value="", description="directory for an MCAP recording of the workers"
             ),
+            *launch_support.view_arguments(),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
             launch_support.rviz_action(),

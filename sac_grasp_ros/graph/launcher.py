@@ -298,7 +298,9 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
     )
     if getattr(args, "view", False):
-        print(f"[launcher] live view: http://localhost:{run.view_port or VIEW_PORT}", file=sys.stderr)
+        port = run.view_port or VIEW_PORT
+        where = f"if taken, the next free port: see {out}/logs/view.log"
+        print(f"[launcher] live view: http://localhost:{port} ({where})", file=sys.stderr)
     started = time.monotonic()
     code = 0
     result_line = None

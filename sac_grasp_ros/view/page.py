@@ -78,7 +78,9 @@ class LivePage:
         self._grasp = self.server.scene.add_icosphere(
             "/scene/grasp_point", radius=0.012, color=(40, 200, 60), visible=False
         )
-        self._draw_bodies()
+        self._draw_bodies(list(self._bodies))  # once: bodies welded to the world never move
+        model = self.pose.model
+        self._moving = [body for body in self._bodies if int(model.body_weldid[body]) != 0]
         gui = self.server.gui
         self._worker = gui.add_dropdown("worker", options=("(waiting)",), initial_value="(waiting)")
         self._state = gui.add_markdown("**episode**: waiting for joint_states")
@@ -195,11 +197,12 @@ class LivePage:
         if curves is not None:
             self._draw_curves(*curves)
 
-    def _draw_bodies(self) -> None:
+    def _draw_bodies(self, bodies: list[int]) -> None:
         self.pose.update()
         positions, orientations = self.pose.body_poses()
         with self.server.atomic():
-            for body, frame in self._bodies.items():
+            for body in bodies:
+                frame = self._bodies[body]
                 frame.position = positions[body]
                 frame.wxyz = orientations[body]
 
@@ -216,7 +219,7 @@ class LivePage:
         self.pose.set_joints(joint_names, joint_positions)
         if block_xyz is not None:
             self.pose.set_block(block_xyz, block_wxyz)
-        self._draw_bodies()
+        self._draw_bodies(self._moving)
         if grasp is not None:
             self._grasp.position = grasp
             self._grasp.visible = True
