@@ -1,7 +1,8 @@
 """The live view in a real browser: a small training graph runs with `--view`, headless Chromium loads
 the page, and the test asserts on what the page shows: the arm's geometry drawn in the 3D canvas
 (screenshot pixels in the Sawyer's red), the worker's joint state and the training numbers in the
-page text, and the episode-return curve drawn in its chart canvas (pixels in the series colour)."""
+page text, and the episode-return curve drawn in its chart canvas (pixels in the series colour).
+Then `sac-grasp view` attaches a second page to the same running graph."""
 
 from __future__ import annotations
 
@@ -80,11 +81,12 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
     command += ["--view-port", str(port), "--out", str(out), "--domain-id", ros_env["ROS_DOMAIN_ID"]]
     log = open(tmp_path / "launcher.log", "w")  # noqa: SIM115 - a file, not a pipe that could fill up
     launcher = subprocess.Popen(command, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
-    browser = None
+    browser, viewer = None, None
     try:
         view_log = out / "logs" / "view.log"
         started = lambda: "live view at" in (view_log.read_text() if view_log.exists() else "")  # noqa: E731
         wait_for(started, 120, "the view node")
+        assert f"live view: http://localhost:{port}" in (tmp_path / "launcher.log").read_text()
         browser = HeadlessChromium()
         browser.open(f"http://127.0.0.1:{port}/")
 
@@ -103,10 +105,24 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
         assert strokes
         time.sleep(2.0)  # a few redraws of the 3D scene at the current pose
         shot = browser.screenshot(tmp_path / "view.png")
+
+        # `sac-grasp view` attaches a second page to the graph already running, over ROS alone.
+        second = free_port()
+        attach = [sys.executable, "-m", "sac_grasp_ros.cli", "view", "--port", str(second)]
+        attach += ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
+        viewer = subprocess.Popen(attach, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
+        browser.open(f"http://127.0.0.1:{second}/")
+        wait_for(lambda: "joints (rad): " in browser.text(), 120, "the attached view's worker state")
+        numbers_again = lambda: re.search(r"training: [1-9]\d* env steps", browser.text())  # noqa: E731
+        wait_for(numbers_again, 120, "its training numbers")
     finally:
         if browser is not None:
             browser.close()
-        launcher.send_signal(signal.SIGTERM)
+        for process in (viewer, launcher):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+        if viewer is not None:
+            viewer.wait(timeout=30)
         try:
             launcher.wait(timeout=60)
         except subprocess.TimeoutExpired:
