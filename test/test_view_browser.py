@@ -53,6 +53,20 @@ for _token, _value in zip(("__R__", "__G__", "__B__"), RETURN_STROKE, strict=Tru
     CHART_PIXELS = CHART_PIXELS.replace(_token, str(_value))
 
 
+def scene_pixels(screenshot: Path) -> np.ndarray:
+    """The 3D view's part of a screenshot: left of the panel, below the notification."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    return image[150:, : int(image.shape[1] * 0.7)]
+
+
+def arm_pixels(screenshot: Path) -> int:
+    """Pixels in the Sawyer's red (the table, block, pedestal and page have none)."""
+    scene = scene_pixels(screenshot)
+    return int(((scene[..., 0] > 150) & (scene[..., 1] < 110) & (scene[..., 2] < 110)).sum())
+
+
 def require_chromium() -> None:
     if chromium_path() is not None:
         return
@@ -103,8 +117,9 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
 
         strokes = wait_for(lambda: max(browser.evaluate(CHART_PIXELS) or [0]) > 30, 30, "the return curve")
         assert strokes
-        time.sleep(2.0)  # a few redraws of the 3D scene at the current pose
-        shot = browser.screenshot(tmp_path / "view.png")
+        # The page fades its scene in once the meshes are there: screenshots until the arm shows.
+        shot = tmp_path / "view.png"
+        wait_for(lambda: arm_pixels(browser.screenshot(shot)) > 500, 60, "the arm's red in a screenshot", 2.0)
 
         # `sac-grasp view` attaches a second page to the graph already running, over ROS alone.
         second = free_port()
@@ -129,12 +144,7 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
             launcher.kill()
             launcher.wait()
         log.close()
-    from PIL import Image
-
-    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    scene = image[150:, : int(image.shape[1] * 0.7)]  # left of the panel, below the notification
-    red = (scene[..., 0] > 150) & (scene[..., 1] < 110) & (scene[..., 2] < 110)
-    assert red.sum() > 500, f"only {red.sum()} pixels of the arm's red in the 3D view"
+    scene = scene_pixels(shot)
     background = np.all(np.abs(scene - scene[-1, -1]) < 8, axis=-1)
     assert background.mean() < 0.97, "the 3D view is nearly all background"
     if target := os.environ.get("SAC_GRASP_VIEW_SCREENSHOT"):  # how docs/view.png is made

@@ -57,6 +57,15 @@ def make_executor(node: Node, kind: str | None = None) -> Any:
     return executor
 
 
+def spin_until(node: Node, stop: Callable[[], bool] = lambda: False, period: float = 0.1) -> Any:
+    """The plain node loop: spin (make_executor's executor) until rclpy shuts down or `stop()`;
+    returns the executor, for a node that still takes what is queued after a stop."""
+    executor = make_executor(node)
+    while rclpy.ok() and not stop():
+        executor.spin_once(timeout_sec=period)
+    return executor
+
+
 def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful_stop: bool = False) -> int:
     """Init rclpy, build the node, run its `loop()`, and shut down cleanly on SIGINT/SIGTERM.
 

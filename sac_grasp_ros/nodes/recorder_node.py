@@ -21,7 +21,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from visualization_msgs.msg import MarkerArray
 
-from sac_grasp_ros.nodes.common import STATUS_QOS, STEP_QOS, STEP_TOPIC, StartupError, make_executor, run_node
+from sac_grasp_ros.nodes.common import STATUS_QOS, STEP_QOS, STEP_TOPIC, StartupError, run_node, spin_until
 from sac_grasp_ros.nodes.params import declare_dataclass
 from sac_grasp_ros.recording.mcap_file import McapRecording
 
@@ -94,9 +94,7 @@ class RecorderNode(Node):
     def loop(self) -> int:
         import rclpy
 
-        executor = make_executor(self)
-        while rclpy.ok() and not self.stop_requested:
-            executor.spin_once(timeout_sec=0.1)
+        executor = spin_until(self, lambda: self.stop_requested)
         deadline = time.monotonic() + self.settings.drain_s  # what was sent before the stop still counts
         while rclpy.ok() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)

@@ -52,8 +52,8 @@ from sac_grasp_ros.nodes.common import (
     STEP_QOS,
     STEP_TOPIC,
     StartupError,
-    make_executor,
     run_node,
+    spin_until,
 )
 from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
@@ -408,11 +408,7 @@ class SimNode(Node):
 
     # -- loop ------------------------------------------------------------------------------------
     def loop(self) -> int:
-        import rclpy
-
-        executor = make_executor(self)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+        spin_until(self)
         return 0
 
     def close(self) -> None:

@@ -24,10 +24,11 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Int64
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
-from sac_grasp_ros.nodes.common import RESULT_QOS, StartupError, make_executor, run_node
+from sac_grasp_ros.nodes.common import RESULT_QOS, StartupError, run_node, spin_until
 from sac_grasp_ros.nodes.params import declare_dataclass
+from sac_grasp_ros.view.feed import WorkerFeed
 
 LATEST_ONLY = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 EVERY_EPISODE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -71,6 +72,7 @@ class ViewNode(Node):
         except OSError as error:
             raise StartupError(f"view: cannot serve on port {self.settings.port}: {error}") from error
         self.workers: set[str] = set()
+        self.feed = WorkerFeed(self.page)
         agent = self.settings.agent.rstrip("/")
         self.create_subscription(Float64, f"{agent}/episode_return", self._on_return, EVERY_EPISODE)
         self.create_subscription(Float64, f"{agent}/success_rate", self._on_success, EVERY_EPISODE)
@@ -92,30 +94,14 @@ class ViewNode(Node):
                 continue
             self.workers.add(worker)
             name = worker.strip("/") or "robot"
-            self.create_subscription(JointState, topic, partial(self._on_joints, name), LATEST_ONLY)
+            feed, prefix = self.feed, worker.rstrip("/")
+            self.create_subscription(JointState, topic, partial(feed.joint_states, name), LATEST_ONLY)
+            block = partial(feed.target_pose, name)
+            self.create_subscription(PoseStamped, f"{prefix}/target_pose", block, LATEST_ONLY)
             self.create_subscription(
-                PoseStamped, f"{worker.rstrip('/')}/target_pose", partial(self._on_block, name), LATEST_ONLY
-            )
-            self.create_subscription(
-                MarkerArray, f"{worker.rstrip('/')}/markers", partial(self._on_markers, name), LATEST_ONLY
+                MarkerArray, f"{prefix}/markers", partial(feed.markers, name), LATEST_ONLY
             )
             self.get_logger().info(f"watching {worker}")
-
-    def _on_joints(self, worker: str, msg: JointState) -> None:
-        self.page.set_joints(worker, list(msg.name), list(msg.position))
-
-    def _on_block(self, worker: str, msg: PoseStamped) -> None:
-        p, o = msg.pose.position, msg.pose.orientation
-        self.page.set_block(worker, (p.x, p.y, p.z), (o.w, o.x, o.y, o.z))
-
-    def _on_markers(self, worker: str, msg: MarkerArray) -> None:
-        grasp, text = None, None
-        for marker in msg.markers:
-            if marker.type == Marker.SPHERE:
-                grasp = (marker.pose.position.x, marker.pose.position.y, marker.pose.position.z)
-            elif marker.type == Marker.TEXT_VIEW_FACING:
-                text = marker.text
-        self.page.set_marker_state(worker, grasp, text)
 
     def _on_return(self, msg: Float64) -> None:
         self.page.add_episode(msg.data)
@@ -130,11 +116,7 @@ class ViewNode(Node):
         self.page.set_env_steps(msg.data)
 
     def loop(self) -> int:
-        import rclpy
-
-        executor = make_executor(self)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+        spin_until(self)
         return 0
 
     def close(self) -> None:

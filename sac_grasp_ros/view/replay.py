@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.graph import protocol
-
-WORKER_TOPICS = ("joint_states", "target_pose", "markers", "step")
-MARKER_SPHERE, MARKER_TEXT = 2, 9  # visualization_msgs/Marker types
+from sac_grasp_ros.view.feed import WorkerFeed
 
 
 def read_messages(path: str | Path) -> Iterator[tuple[int, str, Any]]:
@@ -36,11 +34,11 @@ def read_messages(path: str | Path) -> Iterator[tuple[int, str, Any]]:
             yield message.log_time, channel.topic, decoded
 
 
-class Player:
+class Player(WorkerFeed):
     """Feeds decoded messages into a page (view.page.LivePage or anything with its update methods)."""
 
     def __init__(self, page: Any) -> None:
-        self.page = page
+        super().__init__(page)
         self.returns: dict[str, float] = {}
         self.episodes = 0
         self.successes = 0
@@ -48,22 +46,8 @@ class Player:
     def feed(self, topic: str, msg: Any) -> None:
         worker, _, leaf = topic.rpartition("/")
         worker = worker.strip("/") or "robot"
-        if leaf == "joint_states":
-            self.page.set_joints(worker, list(msg.name), list(msg.position))
-        elif leaf == "target_pose":
-            p, o = msg.pose.position, msg.pose.orientation
-            self.page.set_block(worker, (p.x, p.y, p.z), (o.w, o.x, o.y, o.z))
-        elif leaf == "markers":
-            grasp = next(
-                (
-                    (m.pose.position.x, m.pose.position.y, m.pose.position.z)
-                    for m in msg.markers
-                    if m.type == MARKER_SPHERE
-                ),
-                None,
-            )
-            text = next((m.text for m in msg.markers if m.type == MARKER_TEXT), None)
-            self.page.set_marker_state(worker, grasp, text)
+        if leaf in ("joint_states", "target_pose", "markers"):
+            getattr(self, leaf)(worker, msg)
         elif leaf == "step":
             self._on_step(worker, msg)
 
