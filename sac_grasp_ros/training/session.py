@@ -319,18 +319,25 @@ class TrainingSession:
 
     # -- finishing -------------------------------------------------------------------------------
     def finish_due(self) -> bool:
-        """total_steps reached and every update owed for them done."""
+        """total_steps reached and every update owed for them done. A session configured not to learn
+        (testing a policy) has no training to wait for: its on_finish is due at once, so
+        `test.launch.py evaluate:=true` (on_finish evaluate_and_exit) evaluates and exits."""
+        if self.finished:
+            return False
+        if not self.config.learning:
+            return self.config.on_finish != "idle"
         total = self.config.total_steps
-        return bool(total) and not self.finished and self.env_steps >= total and self.updates_due() == 0
+        return bool(total) and self.env_steps >= total and self.updates_due() == 0
 
     def finish(self) -> str:
         """Stop learning, checkpoint, and say what comes next: "evaluate" (the final evaluation, of the
         best policy with keep_best), "exit" or "idle" (keep acting with the policy)."""
         self.finished, self.learning = True, False
-        ok, message = self.save()
         self.stages.append(f"finish@{self.env_steps}")
-        outcome = f"saved to {message}" if ok else f"failed: {message}"
-        self.log.info(f"reached total_steps={self.config.total_steps}: checkpoint {outcome}")
+        if self.config.learning:  # a policy under test is already on disk: nothing new to save
+            ok, message = self.save()
+            outcome = f"saved to {message}" if ok else f"failed: {message}"
+            self.log.info(f"reached total_steps={self.config.total_steps}: checkpoint {outcome}")
         if self.config.on_finish != "evaluate_and_exit":
             return self.config.on_finish
         self._select_best_policy()
