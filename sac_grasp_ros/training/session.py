@@ -418,7 +418,9 @@ class TrainingSession:
         """Learner, replay buffer, counters and learning curve of a checkpoint; the running ones stay
         when it cannot be loaded (the reason comes back)."""
         try:
-            loaded = load_checkpoint(directory, device=self.sac_config.device)
+            loaded = load_checkpoint(
+                directory, device=self.sac_config.device, cuda_graph=self.sac_config.cuda_graph
+            )
             dims = (loaded.obs_dim, loaded.act_dim)
             if self.dims is not None and dims != self.dims:
                 raise ValueError(f"checkpoint has (obs, act) dims {dims}, the envs {self.dims}")
