@@ -12,15 +12,24 @@ is the eager one by construction. Metrics are the graph's output tensors, read o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
+from sac_grasp_ros.sac.config import SACConfig
 from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.replay import ReplayBatch
 
-if TYPE_CHECKING:
-    from sac_grasp_ros.sac.agent import SAC
+
+class Learner(Protocol):
+    """What the runner needs of `SAC` (named here so this module does not import agent.py)."""
+
+    config: SACConfig
+    device: torch.device
+    num_updates: int
+
+    def update_body(self, batch: ReplayBatch) -> dict[str, torch.Tensor]: ...
+
 
 WARMUP_UPDATES = 3
 """eager updates on a side stream before capture: optimiser state and kernels initialised"""
@@ -54,7 +63,7 @@ def same_device(first: torch.device, second: torch.device) -> bool:
 
 
 def update_step(
-    sac: SAC, buffer: DeviceReplayBuffer, demo: DeviceReplayBuffer | None, demo_count: int
+    sac: Learner, buffer: DeviceReplayBuffer, demo: DeviceReplayBuffer | None, demo_count: int
 ) -> dict[str, torch.Tensor]:
     """One SAC update drawn from device sources: the body captured in the graph and run eagerly alike.
 
@@ -77,7 +86,7 @@ class UpdateRunner:
 
     def __init__(
         self,
-        sac: SAC,
+        sac: Learner,
         buffer: DeviceReplayBuffer,
         demo: DeviceReplayBuffer | None,
         demo_count: int,
