@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig
+from sac_grasp_ros.sac.captured import WARMUP_UPDATES
 
 OBS_DIM, ACT_DIM = 17, 7  # the grasp env's "original" observation and joint-velocity action
 FILL = 20_000
@@ -214,8 +215,10 @@ def measure_cuda_shape(args: argparse.Namespace, shape: str, data: dict[str, np.
         "eager": lambda count: eager.update_from_tensors(host_replay, count),
         "sb3": lambda count: sb3.train(gradient_steps=count, batch_size=batch),
     }
+    # The captured learner's warm-up updates and both captures (K updates and 1) happen here, untimed.
+    warmup = max(args.warmup, WARMUP_UPDATES + args.updates_per_replay + 1)
     for run in learners.values():
-        run(max(args.warmup, 5))  # the captured learner warms up and captures here
+        run(warmup)
     rates: dict[str, list[float]] = {name: [] for name in learners}
     for round_index in range(args.rounds):
         order = list(learners) if round_index % 2 == 0 else list(reversed(learners))
