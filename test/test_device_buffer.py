@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_replay_buffer import numbered
 
 from sac_grasp_ros.sac import SAC, DeviceReplayBuffer, ReplayBuffer, SACConfig
 from sac_grasp_ros.sac.device_buffer import INDEX_RANGE
@@ -16,18 +17,6 @@ from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.session import TrainingSession
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def numbered(start: int, count: int, obs_dim: int = 3, act_dim: int = 2) -> tuple[np.ndarray, ...]:
-    """Transitions whose values encode their index, so positions in the ring are checkable."""
-    index = np.arange(start, start + count, dtype=np.float32)
-    return (
-        np.repeat(index[:, None], obs_dim, 1),
-        np.repeat(index[:, None], act_dim, 1) / 100,
-        index,
-        np.repeat(index[:, None], obs_dim, 1) + 0.5,
-        (index % 2).astype(bool),
-    )
 
 
 def rewards_of(buffer: DeviceReplayBuffer) -> list[float]:

@@ -19,11 +19,10 @@ from sac_grasp_ros.sac.replay import (
     TRANSITION_FIELDS,
     ReplayBatch,
     ReplayBuffer,
-    as_transition_arrays,
+    TransitionRing,
     read_buffer_file,
     seed_from_state,
     transition_shapes,
-    validate_transition_arrays,
     write_buffer_file,
 )
 
@@ -35,7 +34,7 @@ TORCH_STATE_KEY = "torch_generator"
 """rng_state of a saved device buffer: {"torch_generator": hex bytes, "device_type": "cuda"|"cpu"}"""
 
 
-class DeviceReplayBuffer:
+class DeviceReplayBuffer(TransitionRing):
     """Fixed-capacity ring buffer in tensors on `device`, sampled uniformly from its own torch generator.
 
     Bookkeeping (position, size) stays on the host for `len()`; `size_tensor` mirrors the fill
@@ -78,9 +77,6 @@ class DeviceReplayBuffer:
             copy.add_batch(*source.transitions().values())
         return copy
 
-    def __len__(self) -> int:
-        return self.size
-
     @property
     def nbytes(self) -> int:
         """Bytes of the storage tensors (the same per transition as `ReplayBuffer`)."""
@@ -91,41 +87,8 @@ class DeviceReplayBuffer:
         """Bytes of transition storage in host memory: none when the device is not the CPU."""
         return self.nbytes if self.device.type == "cpu" else 0
 
-    def add(
-        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
-    ) -> None:
-        """Store one transition. `terminated` must be False for time-limit truncations."""
-        self.add_batch(
-            np.asarray(obs, dtype=np.float32)[None],
-            np.asarray(action, dtype=np.float32)[None],
-            np.asarray([reward], dtype=np.float32),
-            np.asarray(next_obs, dtype=np.float32)[None],
-            np.asarray([terminated], dtype=np.bool_),
-        )
-
-    def add_batch(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-    ) -> None:
-        """Store B transitions (validated as `ReplayBuffer.add_batch` does) with host-to-device copies."""
-        batch = as_transition_arrays(obs, actions, rewards, next_obs, terminated)
-        count, _, _ = validate_transition_arrays(
-            batch, self.obs_dim, self.act_dim, "DeviceReplayBuffer.add_batch"
-        )
-        if count > self.capacity:  # only the newest `capacity` transitions can survive anyway
-            batch = {name: array[-self.capacity :] for name, array in batch.items()}
-            count = self.capacity
-        first = min(count, self.capacity - self.position)
-        for name, array in batch.items():
-            self._write(name, self.position, array[:first])
-            self._write(name, 0, array[first:])
-        self.position = (self.position + count) % self.capacity
-        self.size = min(self.size + count, self.capacity)
-        self.size_tensor.fill_(self.size)
+    def _stored(self) -> None:
+        self.size_tensor.fill_(self.size)  # a kernel on the stream, no sync
 
     def _write(self, name: str, start: int, rows: np.ndarray) -> None:
         if len(rows):

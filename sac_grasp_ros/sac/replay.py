@@ -130,31 +130,18 @@ def _scalar_int(array: np.ndarray, name: str) -> int:
     return int(array)
 
 
-class ReplayBuffer:
-    """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
+class TransitionRing:
+    """Ring bookkeeping shared by the host `ReplayBuffer` and the `DeviceReplayBuffer`: validation,
+    wrap-around, only the newest `capacity` rows kept. Subclasses store rows in `_write`."""
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int | None = None) -> None:
-        if capacity < 1 or obs_dim < 1 or act_dim < 1:
-            raise ValueError(
-                f"ReplayBuffer needs capacity, obs_dim, act_dim >= 1, got {capacity}, {obs_dim}, {act_dim}"
-            )
-        self.capacity = int(capacity)
-        self.obs_dim = int(obs_dim)
-        self.act_dim = int(act_dim)
-        self.rng = np.random.default_rng(seed)
-        self.position = 0
-        self.size = 0
-        self.arrays = {
-            name: np.zeros((self.capacity, *shape), dtype=TRANSITION_FIELDS[name])
-            for name, shape in transition_shapes(self.obs_dim, self.act_dim).items()
-        }
+    capacity: int
+    obs_dim: int
+    act_dim: int
+    position: int
+    size: int
 
     def __len__(self) -> int:
         return self.size
-
-    @property
-    def nbytes(self) -> int:
-        return sum(array.nbytes for array in self.arrays.values())
 
     def add(
         self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
@@ -178,17 +165,52 @@ class ReplayBuffer:
     ) -> None:
         """Store B transitions at once (e.g. one step of N workers); rejects bad shapes and NaN/inf whole."""
         batch = as_transition_arrays(obs, actions, rewards, next_obs, terminated)
-        count = batch["obs"].shape[0] if batch["obs"].ndim == 2 else -1
-        validate_transition_arrays(batch, self.obs_dim, self.act_dim, source="ReplayBuffer.add_batch")
+        source = f"{type(self).__name__}.add_batch"
+        count, _, _ = validate_transition_arrays(batch, self.obs_dim, self.act_dim, source=source)
         if count > self.capacity:  # only the newest `capacity` transitions can survive anyway
             batch = {name: array[-self.capacity :] for name, array in batch.items()}
             count = self.capacity
         first = min(count, self.capacity - self.position)
         for name, array in batch.items():
-            self.arrays[name][self.position : self.position + first] = array[:first]
-            self.arrays[name][: count - first] = array[first:]
+            self._write(name, self.position, array[:first])
+            self._write(name, 0, array[first:])
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
+        self._stored()
+
+    def _write(self, name: str, start: int, rows: np.ndarray) -> None:
+        """Copy `rows` of field `name` into storage rows start.. (start + len(rows))."""
+        raise NotImplementedError
+
+    def _stored(self) -> None:
+        """Called after each add_batch (the device buffer mirrors its fill level)."""
+
+
+class ReplayBuffer(TransitionRing):
+    """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int | None = None) -> None:
+        if capacity < 1 or obs_dim < 1 or act_dim < 1:
+            raise ValueError(
+                f"ReplayBuffer needs capacity, obs_dim, act_dim >= 1, got {capacity}, {obs_dim}, {act_dim}"
+            )
+        self.capacity = int(capacity)
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.rng = np.random.default_rng(seed)
+        self.position = 0
+        self.size = 0
+        self.arrays = {
+            name: np.zeros((self.capacity, *shape), dtype=TRANSITION_FIELDS[name])
+            for name, shape in transition_shapes(self.obs_dim, self.act_dim).items()
+        }
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays.values())
+
+    def _write(self, name: str, start: int, rows: np.ndarray) -> None:
+        self.arrays[name][start : start + len(rows)] = rows
 
     def sample(self, batch_size: int, device: torch.device | str | None = None) -> ReplayBatch:
         """Uniformly sample `batch_size` transitions (with replacement) as float32 tensors."""
