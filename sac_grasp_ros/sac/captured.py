@@ -104,7 +104,6 @@ class UpdateRunner:
         self.updates_per_replay = updates_per_replay
         self.warmup_left = warmup if capture else 0
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor]]] = {}
-        self.pool = None  # shared by the K-update and the 1-update graph
         self.side_stream = torch.cuda.Stream(sac.device) if capture else None
 
     @staticmethod
@@ -163,10 +162,11 @@ class UpdateRunner:
                 generators[id(self.demo.generator)] = self.demo.generator
             for generator in generators.values():
                 graph.register_generator_state(generator)
-            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+            # Each graph its own memory pool: a shared one would let the 1-update graph's outputs
+            # live in blocks the K-update graph overwrites on its replays (its gradients).
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 for _ in range(size):
                     outputs = self.step()
-            self.pool = graph.pool()
             self.graphs[size] = (graph, outputs)
         return self.graphs[size]
 
