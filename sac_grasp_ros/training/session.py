@@ -36,6 +36,7 @@ import torch
 from sac_grasp_ros.atomic import atomic_write
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_checkpoint, load_demos, save_checkpoint
 from sac_grasp_ros.sac.checkpoint import BUFFER_FILE
+from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
 from sac_grasp_ros.training.config import TrainingConfig
@@ -83,8 +84,8 @@ class TrainingSession:
         self.restore_transport = restore_transport or (lambda counters: None)
         self.learning = config.learning
         self.sac: SAC | None = None
-        self.buffer: ReplayBuffer | None = None
-        self.demos: ReplayBuffer | None = None
+        self.buffer: ReplayBuffer | DeviceReplayBuffer | None = None
+        self.demos: ReplayBuffer | DeviceReplayBuffer | None = None
         self.anchor: DemoAnchor | None = None
         self.dims: tuple[int, int] | None = None  # (obs_dim, act_dim)
         self.env_steps = 0
@@ -123,7 +124,8 @@ class TrainingSession:
                     f"env dims (obs {obs_dim}, act {act_dim}) differ from the learner's {self.dims}"
                 )
             if self.demos is None and self.config.demo_file:  # the learner came from a checkpoint
-                self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+                demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+                self.demos = self.sac.device_source(demos, seed=self.config.seed)
             return
         if self.config.demo_file:  # checked against the env's dims: demos of another layout are refused
             self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
@@ -132,8 +134,10 @@ class TrainingSession:
                 f"{len(self.demos)} demonstration transitions from {self.config.demo_file}",
             )
         self.sac = SAC(obs_dim, act_dim, self.sac_config)
-        self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.config.seed)
+        # On CUDA the buffer lives on the device (the captured update samples it there).
+        self.buffer = self.sac.make_buffer(self.sac_config.buffer_capacity, seed=self.config.seed)
         if self.demos is not None:
+            self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
             self._learn_from_demos()
         self.dims = (obs_dim, act_dim)  # last: a failed stage leaves the session unbuilt
 
@@ -421,11 +425,13 @@ class TrainingSession:
         """Learner, replay buffer, counters and learning curve of a checkpoint; the running ones stay
         when it cannot be loaded (the reason comes back)."""
         try:
-            loaded = load_checkpoint(directory, device=self.sac_config.device)
+            loaded = load_checkpoint(
+                directory, device=self.sac_config.device, cuda_graph=self.sac_config.cuda_graph
+            )
             dims = (loaded.obs_dim, loaded.act_dim)
             if self.dims is not None and dims != self.dims:
                 raise ValueError(f"checkpoint has (obs, act) dims {dims}, the envs {self.dims}")
-            buffer = ReplayBuffer(loaded.config.buffer_capacity, *dims, seed=self.config.seed)
+            buffer = loaded.sac.make_buffer(loaded.config.buffer_capacity, seed=self.config.seed)
             buffer_note = "no buffer"
             if (loaded.path / BUFFER_FILE).exists():  # the directory read: maybe the `.old` twin
                 buffer.load(loaded.path / BUFFER_FILE)
@@ -434,6 +440,8 @@ class TrainingSession:
         except (OSError, ValueError) as error:  # CheckpointError is a ValueError
             return False, f"load from {directory} failed: {error}"
         self.sac, self.buffer, self.dims, self.sac_config = loaded.sac, buffer, dims, loaded.config
+        if self.demos is not None:
+            self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
         counters = loaded.counters
         self.env_steps = int(counters.get("env_steps", self.env_steps))
         self.scheduler = UpdateScheduler(
