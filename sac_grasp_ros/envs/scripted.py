@@ -23,7 +23,7 @@ can only turn about 35 degrees one way before the wrist stops."""
 WRIST_MARGIN = 0.15
 """rad kept clear of the wrist limit when choosing which pair of faces to grasp: with 0.05 the fingers
 closed 10-18 degrees off the faces in 2 of 100 random placements (the wrist stopped short); with 0.15
-in none (median 0.6 degrees), for 0.2 more steps on average."""
+in none (mean 0.6 degrees), for 0.2 more steps on average."""
 
 
 class ScriptedGrasper:
