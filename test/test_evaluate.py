@@ -31,6 +31,7 @@ def test_scripted_on_a_small_grid_writes_cells_rates_and_the_heatmap(tmp_path: P
     code, printed, err = _run(
         capsys, "--policy", "scripted", "--grid", "2", "3", "--yaw-bins", "2", "--random", "3",
         "--yaw-range", "45", "--seed", "4", "--out", str(out),
+        "--env-config", str(paths.config_file("train_quick")),
     )  # fmt: skip
     assert code == 0, err
     summary = json.loads((out / grid_eval.JSON_FILE).read_text())
@@ -51,6 +52,8 @@ def test_scripted_on_a_small_grid_writes_cells_rates_and_the_heatmap(tmp_path: P
     for part in (summary, summary["grid"], summary["random"], *summary["per_yaw_bin"]):
         assert 0.0 <= part["success_rate"] <= 1.0
     assert summary["episodes"] == 15 and summary["env"]["target_yaw_range"] == 45.0
+    # The simulator settings of the given config (the sim_node block), the yaw range overridden.
+    assert (summary["env"]["observation"], summary["env"]["reward"]) == ("extended", "shaped")
     # The scripted grasper grasps every placement (measured: 175 of 175 on the 5x5x3 grid + 100 random).
     assert summary["success_rate"] == 1.0
     steps = [c["steps"] for c in cells] + [e["steps"] for e in summary["random_episodes"]]
