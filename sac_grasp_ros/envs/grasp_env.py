@@ -163,6 +163,7 @@ class GraspEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         self._act_shape = (act_dim,)
         self._tool_features = config.observation in TOOL_OBSERVATIONS
+        self._symmetric = config.observation == "symmetric"
         obs_dim = OBSERVATION_SIZES[config.observation]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         self._obs = np.zeros(obs_dim, dtype=np.float32)
@@ -376,7 +377,7 @@ class GraspEnv(gym.Env):
                 scene.gripper_position(),
                 scene.gripper_opening(),
                 yaw,
-                scene.gripper_euler(),
+                scene.gripper_euler() if self._symmetric else None,  # not on the extended step path
             )
         return obs.copy()
 

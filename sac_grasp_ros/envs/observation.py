@@ -74,11 +74,14 @@ def write_tool_features(
     tool: np.ndarray,
     finger_opening: float,
     target_yaw: float,
-    tool_euler: np.ndarray,
+    tool_euler: np.ndarray | None,
 ) -> None:
     """The part after the first 17 values for `observation` (one of TOOL_OBSERVATIONS), from the tool
-    point and Euler angles (`GraspScene.gripper_euler` convention): one call for the env and deploy."""
+    point and Euler angles (`GraspScene.gripper_euler` convention; only "symmetric" reads them): one
+    call for the env and deploy."""
     if observation == "symmetric":
+        if tool_euler is None:
+            raise ValueError("the symmetric observation needs the tool's Euler angles")
         write_symmetric(out, target, tool, finger_opening, target_yaw, tool_heading(tool_euler))
     else:
         write_extended(out, target, tool, finger_opening, target_yaw)
