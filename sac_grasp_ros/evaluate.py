@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
-from sac_grasp_ros.envs.config import POLICY_TASK_FIELDS, GraspEnvConfig, read_env_config
+from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, POLICY_TASK_FIELDS, GraspEnvConfig, read_env_config
 
 SCRIPTED = "scripted"
 JSON_FILE = "evaluation.json"
@@ -89,7 +89,7 @@ def load_policy(policy: str | Path) -> tuple[Any, GraspEnvConfig]:
     if path.is_file():
         loaded_policy = deploy.load_policy(path)  # DeploymentError is a ValueError
         env_config = dataclasses.replace(
-            read_env_config(None, path.parent),
+            read_env_config(None, _trained_dir(path)),
             observation=loaded_policy.observation,
             max_joint_velocity=loaded_policy.max_joint_velocity,
         )
@@ -98,6 +98,21 @@ def load_policy(policy: str | Path) -> tuple[Any, GraspEnvConfig]:
         f"policy {policy} does not exist (expected a checkpoint directory, an exported policy.pt "
         f"or '{SCRIPTED}')"
     )
+
+
+def _trained_dir(policy_file: Path) -> Path:
+    """Where an exported policy's env.yaml is: beside it, else in the checkpoint it was exported from
+    (the export manifest's `source`), so reward and episode length match the training too."""
+    from sac_grasp_ros.export import MANIFEST_FILE
+
+    manifest = policy_file.parent / MANIFEST_FILE
+    if (policy_file.parent / ENV_CONFIG_FILE).is_file() or not manifest.is_file():
+        return policy_file.parent
+    try:
+        source = json.loads(manifest.read_text()).get("source")
+    except (json.JSONDecodeError, AttributeError):
+        return policy_file.parent  # deploy.load_policy has already said what is wrong with it
+    return Path(source) if isinstance(source, str) and Path(source).is_dir() else policy_file.parent
 
 
 def _scripted_actor(env: Any) -> _Actor:

@@ -126,7 +126,8 @@ class GraspEnv(gym.Env):
 
     ## Version History
     * v0: first port (MuJoCo and PyRep backends, original and extended observations, original and
-      shaped rewards, physically checked grasps).
+      shaped rewards, physically checked grasps). Later, with defaults unchanged: `target_yaw_range`
+      (rotated blocks), the `symmetric` observation, reset options placing the block.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
