@@ -26,6 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
     "export": ("sac_grasp_ros.export", "export a trained policy as TorchScript and ONNX"),
+    "evaluate": (
+        "sac_grasp_ros.evaluate",
+        "success and steps-to-grasp over a grid of block placements and yaws (JSON + heatmap)",
+    ),
 }
 IN_PROCESS_MODULE = "sac_grasp_ros.training.cli"
 
