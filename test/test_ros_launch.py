@@ -288,6 +288,7 @@ def test_the_main_node_exit_shuts_launch_down_and_a_failure_fails_it(
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(_ament_prefix(tmp_path / "prefix", "sac_grasp_ros")))
     context = _context(launch, name, out=str(tmp_path / "out"))
     actions = launch_support.graph_actions(context, name)
+    assert (tmp_path / "out").is_dir() == (name == "test")  # the agent writes result.json there
     main = next(
         a for a in actions if isinstance(a, Node) and a.node_executable in ("agent_node", "policy_node")
     )

@@ -240,6 +240,7 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     if missing:
         get_logger(PACKAGE).warning(missing_packages_warning(missing))
     if role in ("train", "test"):
+        args.output_dir().mkdir(parents=True, exist_ok=True)  # as `sac-grasp` does: the agent writes there
         print(f"[sac_grasp_ros] {role}: output in {args.output_dir()}", file=sys.stderr)
     actions: list[Any] = []
     for spec in specs:
