@@ -32,12 +32,16 @@ def _signal_burst(process, first: int, then: int) -> int:
     return process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("then", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_a_simulator_interrupted_again_while_closing_exits_cleanly(start_node, then):
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)],
+    ids=["ctrl-c-then-launch", "sigint-then-escalation", "sigterm-then-ctrl-c"],
+)
+def test_a_simulator_interrupted_again_while_closing_exits_cleanly(start_node, first, then):
     sim = start_node("sim_node", "/worker_0", sim_parameters(seed=5))
     wait_for(lambda: "ready:" in sim.log() or not sim.alive(), 60, "the simulator to start")
     assert sim.alive(), sim.log()
-    code = _signal_burst(sim.process, signal.SIGINT, then)
+    code = _signal_burst(sim.process, first, then)
     log = sim.log()
     assert code == 0, log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log

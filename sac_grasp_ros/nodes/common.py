@@ -81,6 +81,8 @@ class _StopSignals:
         if self.graceful and self.node is not None:
             self.node.stop_requested = True  # the loop ends on it; the context stays up for close()
             return
+        if signum == signal.SIGTERM and not self.graceful:
+            return  # rclpy's handler (run first) shut the context down: the loop ends at rclpy.ok()
         raise KeyboardInterrupt
 
 
