@@ -24,6 +24,5 @@ def generate_launch_description() -> LaunchDescription:
                 "command_topic", default_value="", description="velocity controller topic (empty: config)"
             ),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "deploy")),
-            launch_support.rviz_action(),
         ]
     )

@@ -36,6 +36,5 @@ def generate_launch_description() -> LaunchDescription:
             ),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "train")),
-            launch_support.rviz_action(),
         ]
     )
