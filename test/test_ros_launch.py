@@ -21,6 +21,7 @@ import pytest
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launch_support
 from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, LaunchArguments, node_specs
+from sac_grasp_ros.graph.lifetime import graph_end_reason
 
 LAUNCH_FILES = sorted((paths.share_dir() / "launch").glob("*.launch.py"))
 
@@ -212,33 +213,33 @@ def test_package_xml_declares_every_package_the_launch_files_start_or_import():
 def test_the_main_node_ends_the_graph_and_respawned_workers_do_not():
     test = _specs("test")  # agent + simulator like train, without a training run's preparation
     (agent,) = [s for s in test if s.executable == "agent_node"]
-    assert "/agent_node finished" in launch_support.graph_end_reason(agent, 0)
-    assert "exited with 1" in launch_support.graph_end_reason(agent, 1)
-    assert "exited with -9" in launch_support.graph_end_reason(agent, -9)
+    assert "/agent_node finished" in graph_end_reason(agent, 0)
+    assert "exited with 1" in graph_end_reason(agent, 1)
+    assert "exited with -9" in graph_end_reason(agent, -9)
     workers = _specs("worker")  # config/train.yaml: respawned
     assert workers and all(w.respawn for w in workers)
     for worker in workers:
-        assert launch_support.graph_end_reason(worker, 1) is None
-        assert launch_support.graph_end_reason(worker, 0) is None
+        assert graph_end_reason(worker, 1) is None
+        assert graph_end_reason(worker, 0) is None
     (policy,) = [s for s in _specs("deploy") if s.executable == "policy_node"]
-    assert "finished" in launch_support.graph_end_reason(policy, 0)
-    assert launch_support.graph_end_reason(policy, 2) is not None
+    assert "finished" in graph_end_reason(policy, 0)
+    assert graph_end_reason(policy, 2) is not None
 
 
 def test_a_respawned_agent_ends_the_graph_only_when_it_finishes():
     """graph.respawn_agent: a crash is respawned (it resumes), a finished run (exit 0) is the end."""
     (agent,) = [s for s in _specs("test") if s.executable == "agent_node"]
     respawned = dataclasses.replace(agent, respawn=True)
-    assert launch_support.graph_end_reason(respawned, 1) is None
-    assert "finished" in launch_support.graph_end_reason(respawned, 0)
+    assert graph_end_reason(respawned, 1) is None
+    assert "finished" in graph_end_reason(respawned, 0)
 
 
 def test_a_node_that_is_not_respawned_is_required():
     """config/test.yaml does not respawn its simulator: the evaluation cannot go on without it."""
     (sim,) = [s for s in _specs("test") if s.executable == "sim_node"]
     assert not sim.respawn
-    assert "required node /worker_0/sim_node exited with 0" in launch_support.graph_end_reason(sim, 0)
-    assert "exited with -11" in launch_support.graph_end_reason(sim, -11)
+    assert "required node /worker_0/sim_node exited with 0" in graph_end_reason(sim, 0)
+    assert "exited with -11" in graph_end_reason(sim, -11)
 
 
 def _launch_or_skip():

@@ -7,7 +7,8 @@ imported inside the functions, so this module imports anywhere. The nodes come f
 
 Two decisions live here as ROS-free functions, so they are tested in the pip venv too:
 which optional packages (robot model, RViz) a launch wants and lacks (`missing_packages`,
-`optional_packages`), and when a node's exit ends the graph (`graph_end_reason`).
+`optional_packages`); when a node's exit ends the graph is `graph.lifetime.graph_end_reason`, which
+the pip launcher follows too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.lifetime import graph_end_reason
 from sac_grasp_ros.graph.spec import NodeSpec
 from sac_grasp_ros.paths import PACKAGE
 
@@ -28,8 +30,6 @@ DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mu
 ROBOT_MODEL_PACKAGES = ("robot_state_publisher", "tf2_ros")
 """the robot model of each simulator: robot_state_publisher + tf2_ros' static_transform_publisher"""
 RVIZ_PACKAGE = "rviz2"
-MAIN_EXECUTABLES = ("agent_node", "policy_node")
-"""the node whose end is the end of the run (train/test: the agent; deploy: the policy)"""
 
 
 def missing_packages(names: Iterable[str]) -> list[str]:
@@ -83,23 +83,6 @@ def missing_packages_warning(missing: Sequence[str], distro: str | None = None) 
         f"not found: {', '.join(missing)} — {' and '.join(parts)} {verb} not started (the rest of the "
         f"graph runs); install {apt} for them"
     )
-
-
-def graph_end_reason(spec: NodeSpec, returncode: int) -> str | None:
-    """Why `spec`'s process exiting with `returncode` ends the whole graph, or None if it goes on.
-
-    The main node (agent: training or evaluation done or crashed; policy_node) ends the run, unless
-    it is respawned after a crash (graph.respawn_agent: it resumes); any other node of ours that is
-    not respawned is required: the graph cannot do its job without it. Respawned workers never end it.
-    """
-    if spec.executable in MAIN_EXECUTABLES:
-        if spec.respawn and returncode != 0:
-            return None
-        done = "finished" if returncode == 0 else f"exited with {returncode}"
-        return f"{spec.fqn} {done}: the graph ends with it"
-    if spec.respawn:
-        return None
-    return f"required node {spec.fqn} exited with {returncode} (not respawned): the graph ends"
 
 
 class NodeExitError(RuntimeError):

@@ -14,6 +14,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
+from sac_grasp_ros.graph.lifetime import die_with_parent
+
 STEP_TOPIC = "step"
 COMMAND_TOPIC = "velocity_controller/commands"
 RESET_SERVICE = "reset"
@@ -99,6 +101,8 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
     Returns the process exit code: 0 on a clean stop, 1 when the node could not start (bad
     parameters: the message was logged).
     """
+    if die_with_parent is not None:
+        die_with_parent()  # ros2 launch starts nodes without it: a launch killed outright takes them along
     stop = _StopSignals(graceful_stop)
     for sig in STOP_SIGNALS:  # before rclpy.init: rclpy's own handlers chain to these
         signal.signal(sig, stop)

@@ -383,7 +383,8 @@ class TrainingSession:
             }
         else:
             result = {"error": outcome if isinstance(outcome, str) else json.dumps(outcome)}
-        if self.config.result_file:
+        if self.config.result_file:  # a run directory no launcher made (ros2 launch) is made here
+            Path(self.config.result_file).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.config.result_file, json.dumps(result))
         return (0 if ok else 1), result
 
