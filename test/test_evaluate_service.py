@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -28,13 +28,6 @@ from sac_grasp_ros.nodes.evaluate_client import call_evaluate
 print(json.dumps(call_evaluate(float(sys.argv[1]))))
 """
 """An independent /evaluate caller: its own process, its own rclpy context."""
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _text(path: Path) -> str:
@@ -54,7 +47,7 @@ def test_concurrent_callers_share_the_running_evaluation(ros_env: dict[str, str]
     clients: list[subprocess.Popen] = []
     try:
         # Realtime stepping (test.yaml): 5 episodes take seconds, so callers arriving now overlap it.
-        _wait_for(
+        wait_for(
             lambda: "service evaluation of 5 episodes started" in _text(agent_log), 120, "the evaluation"
         )
         clients = [
@@ -104,7 +97,7 @@ def test_a_policy_test_with_evaluate_true_evaluates_once_and_exits(ros_env: dict
     supervisor.start_all()
     try:
         (agent,) = [n for n in supervisor.nodes if n.spec.executable == "agent_node"]
-        _wait_for(lambda: agent.process.poll() is not None, 240, "the agent to exit")
+        wait_for(lambda: agent.process.poll() is not None, 240, "the agent to exit")
         assert agent.process.returncode == 0, _text(agent.log_path)[-3000:]
     finally:
         supervisor.stop()

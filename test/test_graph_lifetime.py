@@ -9,34 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import children, gone, wait_for
 
 pytestmark = pytest.mark.ros
 
 pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _gone(pid: int) -> bool:
-    """Exited (or a zombie waiting for init to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _launch(ros_env: dict[str, str], out: Path, *options: str) -> subprocess.Popen:
@@ -53,10 +33,8 @@ def test_a_required_node_dying_ends_sac_grasp_test_with_status_1(ros_env: dict[s
     out = tmp_path / "test"
     launcher = _launch(ros_env, out, "test", "--eval-episodes", "50")
     log = out / "logs" / "worker_0__sim_node.log"
-    _wait_for(lambda: log.exists() and "ready" in log.read_text(), 120, "the simulator")
-    (sim,) = [
-        pid for pid in _children(launcher.pid) if "sim_node" in Path(f"/proc/{pid}/cmdline").read_text()
-    ]
+    wait_for(lambda: log.exists() and "ready" in log.read_text(), 120, "the simulator")
+    (sim,) = [pid for pid in children(launcher.pid) if "sim_node" in Path(f"/proc/{pid}/cmdline").read_text()]
     os.kill(sim, signal.SIGKILL)
     _, stderr = launcher.communicate(timeout=60)
     assert launcher.returncode == 1, stderr
@@ -68,12 +46,12 @@ def test_ctrl_c_ends_a_training_with_status_0(ros_env: dict[str, str], tmp_path:
     out = tmp_path / "train"
     launcher = _launch(ros_env, out, "train", "--quick", "--no-progress")
     agent_log = out / "logs" / "agent_node.log"
-    _wait_for(lambda: agent_log.exists() and "env_steps=" in agent_log.read_text(), 180, "training")
-    nodes = _children(launcher.pid)
+    wait_for(lambda: agent_log.exists() and "env_steps=" in agent_log.read_text(), 180, "training")
+    nodes = children(launcher.pid)
     launcher.send_signal(signal.SIGINT)
     _, stderr = launcher.communicate(timeout=60)
     assert launcher.returncode == 0, stderr
-    assert all(_gone(pid) for pid in nodes)
+    assert all(gone(pid) for pid in nodes)
     assert "exited with" not in stderr  # stopped, not crashed
 
 
@@ -90,15 +68,15 @@ def test_a_node_dies_with_a_launcher_that_did_not_ask_for_it(ros_env: dict[str, 
     parent = subprocess.Popen([sys.executable, "-c", parent_script, str(log)], env=ros_env)
     nodes: list[int] = []
     try:
-        _wait_for(lambda: log.exists() and "ready" in log.read_text(), 120, "the simulator")
-        nodes = _children(parent.pid)
+        wait_for(lambda: log.exists() and "ready" in log.read_text(), 120, "the simulator")
+        nodes = children(parent.pid)
         assert len(nodes) == 1
         parent.kill()
         parent.wait(timeout=10)
-        _wait_for(lambda: _gone(nodes[0]), 20, "the orphaned node to stop")
+        wait_for(lambda: gone(nodes[0]), 20, "the orphaned node to stop")
     finally:
         if parent.poll() is None:
             parent.kill()
         for pid in nodes:  # an orphan left by a failure here must not run on
-            if not _gone(pid):
+            if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
