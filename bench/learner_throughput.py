@@ -11,7 +11,13 @@ multiply-adds (P policy, Q twin-critic parameters) against SB3's 4P + 7Q, becaus
 evaluates the critics on detached weights instead of computing critic weight gradients that are then
 discarded; fused Adam replaces the per-tensor loop; no .item() per step.
 
+On CUDA (`--device cuda`) each shape gets three rows measured in the same alternating rounds: our
+captured update (whole updates replayed from CUDA graphs on the device-resident buffer), our plain
+eager update (`cuda_graph: off`, the path before the capture) and SB3; beside them the GPU time per
+update of back-to-back graph replays (CUDA events): the floor the host could at best reach.
+
     python bench/learner_throughput.py [--threads 1] [--rounds 7] [--updates 20] [--compile]
+    python bench/learner_throughput.py --device cuda --updates 500 [--shapes small,original,large]
 """
 
 from __future__ import annotations
@@ -28,9 +34,15 @@ import numpy as np
 import torch
 
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig
+from sac_grasp_ros.sac.captured import WARMUP_UPDATES
 
 OBS_DIM, ACT_DIM = 17, 7  # the grasp env's "original" observation and joint-velocity action
 FILL = 20_000
+SHAPES = {  # name -> (hidden size, Q hidden layers, policy hidden layers, batch size)
+    "small": (256, 2, 2, 256),  # CleanRL/LeanRL's SAC
+    "original": (512, 3, 4, 128),  # the original trainer's
+    "large": (1024, 3, 3, 1024),
+}
 
 
 def random_transitions(seed: int, count: int) -> dict[str, np.ndarray]:
@@ -44,9 +56,11 @@ def random_transitions(seed: int, count: int) -> dict[str, np.ndarray]:
     }
 
 
-def make_sb3(data: dict[str, np.ndarray], device: str):
+def make_sb3(data: dict[str, np.ndarray], device: str, shape: str = "original"):
     from stable_baselines3 import SAC as SB3SAC
     from stable_baselines3.common.logger import configure
+
+    hidden, q_layers, policy_layers, _ = SHAPES[shape]
 
     class ShapesOnly(gym.Env):
         observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
@@ -64,13 +78,13 @@ def make_sb3(data: dict[str, np.ndarray], device: str):
         learning_rate=3e-4,
         buffer_size=FILL,
         learning_starts=0,
-        batch_size=128,
+        batch_size=SHAPES[shape][3],
         tau=0.01,
         gamma=0.99,
         ent_coef="auto",
         device=device,
         seed=0,
-        policy_kwargs={"net_arch": {"pi": [512] * 4, "qf": [512] * 3}},
+        policy_kwargs={"net_arch": {"pi": [hidden] * policy_layers, "qf": [hidden] * q_layers}},
     )
     model.set_logger(configure(None, [""]))
     buffer = model.replay_buffer
@@ -111,8 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--device", default="cpu", help="cpu or cuda, for both learners (measured here on CPU)"
     )
+    parser.add_argument(
+        "--shapes", default=None, help=f"cuda: comma list of {', '.join(SHAPES)} (default: all three)"
+    )
+    parser.add_argument("--updates-per-replay", type=int, default=1, help="cuda: updates per graph replay")
+    parser.add_argument("--floor-replays", type=int, default=200, help="cuda: replays timed for the floor")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if torch.device(args.device).type == "cuda":
+        return main_cuda(args)
 
     data = random_transitions(0, FILL)
     ours = SAC(OBS_DIM, ACT_DIM, SACConfig(seed=0, device=args.device, compile=args.compile))
@@ -169,6 +190,84 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     )
+    return 0
+
+
+def sac_config(shape: str, **overrides) -> SACConfig:
+    hidden, q_layers, policy_layers, batch = SHAPES[shape]
+    values = {"hidden_size": hidden, "q_hidden_layers": q_layers, "policy_hidden_layers": policy_layers}
+    return SACConfig(**values, batch_size=batch, seed=0, **overrides)
+
+
+def measure_cuda_shape(args: argparse.Namespace, shape: str, data: dict[str, np.ndarray]) -> dict:
+    """One shape on CUDA: captured vs eager vs SB3 in alternating rounds, then the GPU floor."""
+    device, batch = args.device, SHAPES[shape][3]
+    common = {"device": device, "compile": args.compile, "cuda_graph_updates": args.updates_per_replay}
+    captured = SAC(OBS_DIM, ACT_DIM, sac_config(shape, **common))
+    eager = SAC(OBS_DIM, ACT_DIM, sac_config(shape, **{**common, "cuda_graph": "off"}))
+    device_replay = captured.make_buffer(FILL, seed=0)
+    device_replay.add_batch(*data.values())
+    host_replay = ReplayBuffer(FILL, OBS_DIM, ACT_DIM, seed=0)
+    host_replay.add_batch(*data.values())
+    sb3 = make_sb3(data, device, shape)
+    learners = {
+        "captured": lambda count: captured.update_from_tensors(device_replay, count),
+        "eager": lambda count: eager.update_from_tensors(host_replay, count),
+        "sb3": lambda count: sb3.train(gradient_steps=count, batch_size=batch),
+    }
+    # The captured learner's warm-up updates and both captures (K updates and 1) happen here, untimed.
+    warmup = max(args.warmup, WARMUP_UPDATES + args.updates_per_replay + 1)
+    for run in learners.values():
+        run(warmup)
+    rates: dict[str, list[float]] = {name: [] for name in learners}
+    for round_index in range(args.rounds):
+        order = list(learners) if round_index % 2 == 0 else list(reversed(learners))
+        for name in order:
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            learners[name](args.updates)
+            torch.cuda.synchronize()
+            rates[name].append(args.updates / (time.perf_counter() - start))
+    floor_ms = captured.runner(device_replay).gpu_ms_per_update(args.floor_replays)
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    per_round = {
+        "vs_sb3": [a / b for a, b in zip(rates["captured"], rates["sb3"], strict=True)],
+        "vs_eager": [a / b for a, b in zip(rates["captured"], rates["eager"], strict=True)],
+    }
+    hidden, q_layers, policy_layers, _ = SHAPES[shape]
+    return {
+        "shape": shape,
+        "networks": f"Q {q_layers}x{hidden}, policy {policy_layers}x{hidden}",
+        "batch_size": batch,
+        **{f"{name}_updates_per_s": round(value, 1) for name, value in medians.items()},
+        **{f"ratio_{key}": round(statistics.median(values), 2) for key, values in per_round.items()},
+        "gpu_floor_ms_per_update": round(floor_ms, 4),
+        "gpu_floor_updates_per_s": round(1000.0 / floor_ms, 1),
+        "device_buffer_host_nbytes": device_replay.host_nbytes,
+    }
+
+
+def main_cuda(args: argparse.Namespace) -> int:
+    """The CUDA rows: one line per shape, then every figure as one JSON line."""
+    shapes = (args.shapes or ",".join(SHAPES)).split(",")
+    unknown = [shape for shape in shapes if shape not in SHAPES]
+    if unknown:
+        raise SystemExit(f"unknown shape(s) {unknown}; known: {list(SHAPES)}")
+    data = random_transitions(0, FILL)
+    rows = [measure_cuda_shape(args, shape, data) for shape in shapes]
+    name = torch.cuda.get_device_name(torch.device(args.device))
+    for row in rows:
+        print(
+            f"{name} {row['networks']}, batch {row['batch_size']}: updates/s captured "
+            f"{row['captured_updates_per_s']:.0f}, eager {row['eager_updates_per_s']:.0f}, "
+            f"SB3 {row['sb3_updates_per_s']:.0f}; captured/SB3 {row['ratio_vs_sb3']:.2f}x, "
+            f"captured/eager {row['ratio_vs_eager']:.2f}x; GPU floor {row['gpu_floor_ms_per_update']:.3f} "
+            f"ms/update ({row['gpu_floor_updates_per_s']:.0f}/s), {args.updates_per_replay} update(s)/replay"
+        )
+    memory = buffer_memory(args.buffer_capacity)
+    print(f"host replay buffer 1e6 (CPU path): {memory['buffer_nbytes'] / 2**20:.0f} MiB; device path: 0 MiB")
+    summary = {"device": args.device, "gpu": name, "rounds": args.rounds, "updates_per_round": args.updates}
+    print(json.dumps({**summary, "updates_per_replay": args.updates_per_replay, "rows": rows, **memory}))
     return 0
 
 

@@ -10,6 +10,9 @@ steps and wall time); the final evaluation measures the best evaluated policy on
 bench counts every env step (learner, evaluation and scripted demos) and, for several seeds, draws
 them together (<out>/seeds.csv, seeds.png).
 
+--grid-eval (ros path) also runs `sac-grasp evaluate` on the final policy (sac_grasp_ros.evaluate:
+a grid of placements over the workspace and yaw range, plus random ones; <out>/ros-seed<N>/grid/).
+
 --path inprocess runs the same config in one process (`sac-grasp train --in-process --config`: the
 same TrainingSession as the agent node, fed by one gymnasium env; fixed evaluation target seeds).
 --sb3 also trains Stable-Baselines3's SAC on the same env
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.curve_csv import read_rows
+from sac_grasp_ros.evaluate import PNG_FILE, grid_evaluation
 from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.training import cli as in_process
 from sac_grasp_ros.training.gym_loop import EVAL_SEED_OFFSET, evaluate
@@ -196,8 +200,21 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
         "first_eval_at_90": next((r for r in rows if r["eval_success_rate"] >= 0.9), None),
         "out": str(out),
     }
+    if args.grid_eval:
+        best = out / "checkpoints" / "best"  # what the final evaluation measured (keep_best)
+        summary["grid"] = grid_summary(
+            best if best.is_dir() else out / "checkpoints" / "latest", out / "grid"
+        )
     (out / "summary.json").write_text(json.dumps({**summary, "result": result}, indent=2))
     return summary
+
+
+def grid_summary(policy: Path, out: Path) -> dict:
+    """`sac-grasp evaluate` on the run's final policy: default grid (5 x 5 x 3 yaw bins + 25 random)
+    with the run's own env settings; evaluation.json and evaluation.png land in `out`."""
+    summary = grid_evaluation(policy, out)
+    keys = ("episodes", "success_rate", "mean_steps_to_grasp")
+    return {**{key: summary[key] for key in keys}, "png": str(out / PNG_FILE)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sb3", action="store_true", help="also train the SB3 SAC reference")
     parser.add_argument("--sb3-steps", type=int, help="SB3's env step budget (default: --total-steps)")
     parser.add_argument("--out", default=None, help="output directory (default: a temporary one)")
+    parser.add_argument(
+        "--grid-eval",
+        action="store_true",
+        help="ros path: also evaluate the final policy on the placement grid (sac-grasp evaluate)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_learning_"))
     summaries = []

@@ -25,6 +25,5 @@ def generate_launch_description() -> LaunchDescription:
             ),
             *launch_support.view_arguments(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "deploy")),
-            launch_support.rviz_action(),
         ]
     )

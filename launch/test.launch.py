@@ -35,6 +35,5 @@ def generate_launch_description() -> LaunchDescription:
             *launch_support.view_arguments(),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
-            launch_support.rviz_action(),
         ]
     )

@@ -37,6 +37,5 @@ def generate_launch_description() -> LaunchDescription:
             *launch_support.view_arguments(),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "train")),
-            launch_support.rviz_action(),
         ]
     )

@@ -17,6 +17,5 @@ def generate_launch_description() -> LaunchDescription:
             *launch_support.common_arguments("train.yaml"),
             DeclareLaunchArgument("first_index", default_value="", description="index of the first worker"),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "worker")),
-            launch_support.rviz_action(),
         ]
     )

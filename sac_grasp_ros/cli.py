@@ -26,6 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollout": ("sac_grasp_ros.envs.rollout", "run the grasp env with the scripted or a random policy"),
     "export": ("sac_grasp_ros.export", "export a trained policy as TorchScript and ONNX"),
+    "evaluate": (
+        "sac_grasp_ros.evaluate",
+        "success and steps-to-grasp over a grid of block placements and yaws (JSON + heatmap)",
+    ),
     "view": ("sac_grasp_ros.view.command", "serve a live browser view of a running graph (arm + curves)"),
     "replay": ("sac_grasp_ros.view.replay", "play an MCAP recording in the live view's page (--view)"),
     "video": ("sac_grasp_ros.recording.video", "render a policy's episodes off-screen to GIF (no ROS)"),

@@ -27,9 +27,11 @@ from sac_grasp_ros.envs.observation import (
     JOINT_VELOCITIES,
     OBSERVATION_SIZES,
     TARGET_POSITION,
-    write_extended,
+    TOOL_OBSERVATIONS,
+    write_tool_features,
 )
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES, JOINT_NAMES
+from sac_grasp_ros.scene.kinematics import euler_from_matrix
 
 
 class DeploymentError(ValueError):
@@ -40,12 +42,14 @@ class DeploymentError(ValueError):
 class ObservationBuilder:
     """Rebuilds `GraspEnv`'s observation from what a robot publishes.
 
-    "original" needs only joint positions, velocities and the block centre. "extended" also needs the
-    tool point, computed by forward kinematics on the same MuJoCo model the env simulates, and the
-    finger opening. The env reads the tool point from MuJoCo's kinematics of the last physics
-    substep, i.e. from the joint positions one physics step (2 ms) before the reported ones; the
-    builder evaluates the kinematics at q - timestep * qdot (exact for hinge joints under MuJoCo's
-    integrators) so a deployed policy sees the observation it was trained on.
+    "original" needs only joint positions, velocities and the block centre. "extended" and "symmetric"
+    also need the tool pose, computed by forward kinematics on the same MuJoCo model the env simulates,
+    and the finger opening; "symmetric" turns the block's yaw (from the PoseStamped orientation) and
+    the tool's heading into the quarter-turn symmetric features. The env reads the tool pose from
+    MuJoCo's kinematics of the last physics substep, i.e. from the joint positions one physics step
+    (2 ms) before the reported ones; the builder evaluates the kinematics at q - timestep * qdot (exact
+    for hinge joints under MuJoCo's integrators) so a deployed policy sees the observation it was
+    trained on.
     """
 
     def __init__(self, observation: str = "original") -> None:
@@ -53,7 +57,7 @@ class ObservationBuilder:
             raise ValueError(f"observation must be one of {sorted(OBSERVATION_SIZES)}, got {observation!r}")
         self.observation = observation
         self.size = OBSERVATION_SIZES[observation]
-        self.needs_fingers = observation == "extended"
+        self.needs_fingers = observation in TOOL_OBSERVATIONS
         self._model: Any = None
         if self.needs_fingers:
             self._build_kinematics()
@@ -74,6 +78,12 @@ class ObservationBuilder:
 
     def tool_point(self, joint_positions: np.ndarray, joint_velocities: np.ndarray) -> np.ndarray:
         """World position of the tool point (between the fingertips), as the env observes it."""
+        return self.tool_pose(joint_positions, joint_velocities)[0]
+
+    def tool_pose(
+        self, joint_positions: np.ndarray, joint_velocities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Tool point and Euler angles (`GraspScene.gripper_euler`'s convention), as the env observes them."""
         if self._model is None:
             self._build_kinematics()
         data = self._data
@@ -81,7 +91,7 @@ class ObservationBuilder:
             joint_positions, dtype=np.float64
         ) - self._timestep * np.asarray(joint_velocities, dtype=np.float64)
         self._mujoco.mj_kinematics(self._model, data)
-        return data.site_xpos[self._grip_site].copy()
+        return data.site_xpos[self._grip_site].copy(), euler_from_matrix(data.site_xmat[self._grip_site])
 
     def build(
         self,
@@ -91,7 +101,8 @@ class ObservationBuilder:
         target_yaw: float,
         finger_positions: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The float32 observation; `finger_positions` = (r, l) slide positions (m), extended mode only."""
+        """The float32 observation; `finger_positions` = (r, l) slide positions (m), for the layouts with
+        tool features only; `target_yaw` (rad) from the block pose's orientation."""
         q = np.asarray(joint_positions, dtype=np.float64).reshape(-1)
         qd = np.asarray(joint_velocities, dtype=np.float64).reshape(-1)
         target = np.asarray(target_xyz, dtype=np.float64).reshape(-1)
@@ -106,9 +117,10 @@ class ObservationBuilder:
         obs[TARGET_POSITION] = target
         if self.needs_fingers:
             if finger_positions is None or np.shape(finger_positions) != (2,):
-                raise ValueError("the extended observation needs the two finger positions (r, l)")
+                raise ValueError(f"the {self.observation} observation needs the two finger positions (r, l)")
             opening = float(finger_positions[1]) - float(finger_positions[0])
-            write_extended(obs, target, self.tool_point(q, qd), opening, target_yaw)
+            tool, euler = self.tool_pose(q, qd)
+            write_tool_features(self.observation, obs, target, tool, opening, float(target_yaw), euler)
         return obs.astype(np.float32)
 
 
@@ -156,7 +168,7 @@ class DeploymentPolicy:
     source: Path
     """checkpoint directory or TorchScript file it was loaded from"""
     observation: str
-    """observation mode it was trained with ("original" | "extended")"""
+    """observation mode it was trained with ("original" | "extended" | "symmetric")"""
     max_joint_velocity: float
     """rad/s at action 1.0 in training (the scale of its outputs)"""
     obs_dim: int

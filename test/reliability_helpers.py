@@ -141,3 +141,17 @@ def set_parameters(client: Any, node: str, **values: Any) -> list[Any]:
         parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
     )
     return client.call(SetParameters, f"{node}/set_parameters", request).results
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def gone(pid: int) -> bool:
+    """`pid` has exited: no such process, or a zombie waiting for its parent (init) to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True

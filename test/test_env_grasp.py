@@ -47,13 +47,13 @@ def assert_terms_sum(reward: float, info: dict) -> None:
 
 
 @pytest.mark.parametrize("control_mode", ["joint_velocity", "end_position"])
-@pytest.mark.parametrize("observation", ["original", "extended"])
+@pytest.mark.parametrize("observation", ["original", "extended", "symmetric"])
 def test_check_env(control_mode: str, observation: str) -> None:
-    e = GraspEnv(control_mode=control_mode, observation=observation, random_target=True)
+    e = GraspEnv(control_mode=control_mode, observation=observation, random_target=True, target_yaw_range=45)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Box observation space m.*infinity.*")
         check_env(e, skip_render_check=True)
-    assert e.observation_space.shape == ((17,) if observation == "original" else (29,))
+    assert e.observation_space.shape == ({"original": 17, "extended": 29, "symmetric": 30}[observation],)
     assert e.action_space.shape == ((7,) if control_mode == "joint_velocity" else (4,))
     e.close()
 

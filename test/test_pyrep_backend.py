@@ -280,3 +280,18 @@ def test_table_penalty_and_random_targets_in_the_original_box(fake_pyrep: FakeWo
     _, _, _, _, info = env.step(np.zeros(7, dtype=np.float32))
     assert info["reward_terms"]["table"] == -1.0
     env.close()
+
+
+def test_rotated_target_yaw_reaches_the_shape_and_the_symmetric_observation(fake_pyrep: FakeWorld) -> None:
+    """With target_yaw_range the drawn yaw is set on the block Shape (orientation [0, 0, yaw]) and read
+    back into the symmetric observation (sin/cos of 4 x yaw)."""
+    env = GraspEnv(backend="pyrep", random_target=True, target_yaw_range=45.0, observation="symmetric")
+    obs, _ = env.reset(seed=3)
+    orientation = fake_pyrep.objects["target"]["ori"]
+    yaw = env._start_target[1]
+    assert 0.0 < abs(yaw) <= math.pi / 4
+    np.testing.assert_allclose(orientation, [0.0, 0.0, yaw])
+    assert env.target_pose()[1] == pytest.approx(yaw)
+    assert obs[27] == pytest.approx(math.sin(4 * yaw), abs=1e-6)
+    assert obs[28] == pytest.approx(math.cos(4 * yaw), abs=1e-6)
+    env.close()

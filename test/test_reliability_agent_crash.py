@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability_helpers import record_figures, set_parameters, sim_parameters, small_agent, wait_for
+from reliability_helpers import (
+    children,
+    record_figures,
+    set_parameters,
+    sim_parameters,
+    small_agent,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -158,11 +165,6 @@ def test_history_replayed_to_a_resumed_agent_is_not_paired_again():
     assert resumed.counts[Verdict.DUPLICATE] == 6
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
 def test_launcher_respawns_a_killed_agent_which_resumes_and_finishes(ros_env, tmp_path: Path):
     """`sac-grasp train` with graph.respawn_agent: the agent SIGKILLed mid-run is started again, resumes
     from its last periodic checkpoint (not from zero) and the run ends normally with its evaluation."""
@@ -189,7 +191,7 @@ def test_launcher_respawns_a_killed_agent_which_resumes_and_finishes(ros_env, tm
             lambda: agent_log.exists() and "env_steps=500" in agent_log.read_text(), 180, "500 env steps"
         )
         (agent_pid,) = [
-            pid for pid in _children(train.pid) if "agent_node" in Path(f"/proc/{pid}/cmdline").read_text()
+            pid for pid in children(train.pid) if "agent_node" in Path(f"/proc/{pid}/cmdline").read_text()
         ]
         os.kill(agent_pid, signal.SIGKILL)
         stdout, stderr = train.communicate(timeout=300)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
 
-from reliability_helpers import set_parameters, stored_transitions, transition_key  # noqa: E402
+from reliability_helpers import children, gone, set_parameters, stored_transitions, transition_key, wait_for  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
@@ -244,18 +244,6 @@ def test_simulator_rejects_bad_input_clamps_and_watchdog_stops_the_arm(start_nod
     assert "step_mode must be one of" in misconfigured.log(), misconfigured.log()
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def _assert_run_reports(out: Path, summary: dict, stderr: str, total_steps: int) -> None:
     """What a user watches and keeps from a training run: the progress bar, TensorBoard scalars,
     CSVs and PNGs, periodic evaluations and the best policy that the final evaluation measured."""
@@ -318,9 +306,9 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
         text=True,
     )
     agent_log = out / "logs" / "agent_node.log"
-    _wait_for(lambda: agent_log.exists() and "env_steps=500" in agent_log.read_text(), 120, "500 env steps")
+    wait_for(lambda: agent_log.exists() and "env_steps=500" in agent_log.read_text(), 120, "500 env steps")
     (victim,) = [
-        pid for pid in _children(train.pid) if "/worker_1" in Path(f"/proc/{pid}/cmdline").read_text()
+        pid for pid in children(train.pid) if "/worker_1" in Path(f"/proc/{pid}/cmdline").read_text()
     ]
     os.kill(victim, signal.SIGKILL)  # a crashed worker: respawned, the agent carries on
     stdout, stderr = train.communicate(timeout=300)
@@ -366,7 +354,7 @@ def test_launcher_train_respawn_test_and_clean_shutdown(ros_env, tmp_path: Path)
         text=True,
     )
     log = worker_out / "logs" / "worker_3__sim_node.log"
-    _wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the worker to start")
+    wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the worker to start")
     os.kill(launcher.pid, signal.SIGTERM)
     _, stderr = launcher.communicate(timeout=30)
     assert launcher.returncode == 0, stderr
@@ -383,19 +371,11 @@ def test_nodes_do_not_outlive_a_killed_launcher(ros_env, tmp_path: Path):
         env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     log = out / "logs" / "worker_0__sim_node.log"
-    _wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the worker to start")
-    (node,) = _children(launcher.pid)
+    wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the worker to start")
+    (node,) = children(launcher.pid)
     os.kill(launcher.pid, signal.SIGKILL)
     launcher.wait(timeout=10)
-    _wait_for(lambda: not Path(f"/proc/{node}").exists() or "Z" in _state(node), 15, "the node to stop")
-
-
-def _state(pid: int) -> str:
-    """The process state letter (Z: exited, waiting for its parent, here init, to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
+    wait_for(lambda: gone(node), 15, "the node to stop")
 
 
 def test_launcher_train_drives_remote_workers_started_by_another_launcher(ros_env, tmp_path: Path):

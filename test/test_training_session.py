@@ -123,3 +123,23 @@ def test_load_refuses_a_checkpoint_of_other_dims_and_keeps_the_learner(tmp_path)
     ok, message = other.load(str(tmp_path / "a"))
     assert not ok and "dims" in message and other.sac is learner
     assert not TrainingSession(TrainingConfig(), small_sac()).save()[0]  # nothing built: a reason, no crash
+
+
+def test_a_session_that_does_not_learn_finishes_at_once_unless_idle(tmp_path):
+    """Testing a policy (learning off) has no total_steps to reach: evaluate_and_exit evaluates at once
+    (test.launch.py evaluate:=true), exit exits, idle keeps acting; nothing is saved over the policy."""
+    checkpoint = tmp_path / "checkpoints" / "latest"
+    for on_finish, due in (("evaluate_and_exit", True), ("exit", True), ("idle", False)):
+        config = TrainingConfig(
+            learning=False, total_steps=0, on_finish=on_finish, checkpoint_dir=str(checkpoint)
+        )
+        session = TrainingSession(config, small_sac())
+        session.build(OBS, ACT)
+        assert session.finish_due() is due, on_finish
+        if due:
+            assert session.finish() == ("evaluate" if on_finish == "evaluate_and_exit" else "exit")
+            assert not session.finish_due()  # once
+    assert not checkpoint.exists()
+    learning = TrainingSession(TrainingConfig(total_steps=0, on_finish="exit"), small_sac())
+    learning.build(OBS, ACT)
+    assert not learning.finish_due()  # learning with total_steps 0: never

@@ -16,6 +16,16 @@ from sac_grasp_ros.scene import BACKENDS
 CONTROL_MODES = ("joint_velocity", "end_position")
 OBSERVATIONS = tuple(OBSERVATION_SIZES)
 REWARDS = ("original", "shaped")
+MAX_TARGET_YAW_RANGE = 45.0
+"""Degrees: [-45, 45] already holds every yaw of the cube (it looks the same every quarter turn)."""
+FLOAT_FIELDS = (
+    "max_joint_velocity",
+    "control_period",
+    "end_position_scale",
+    "lift_height",
+    "target_yaw_range",
+)
+"""Fields YAML and ROS may give as ints (1 for 1.0)."""
 ENV_CONFIG_FILE = "env.yaml"
 """Beside a policy checkpoint: the GraspEnvConfig it was trained with (observation mode, velocity scale)."""
 POLICY_TASK_FIELDS = (
@@ -39,6 +49,11 @@ class GraspEnvConfig:
     """"joint_velocity": 7 joint velocities; "end_position": (dx, dy, dz, dyaw) of the tool via IK."""
     random_target: bool = False
     """Place the block uniformly in the workspace box at each reset (else at its initial pose)."""
+    target_yaw_range: float = 0.0
+    """Degrees: with `random_target`, the block's yaw is drawn uniformly in [-range, +range] at each
+    reset (after its position, from the env's seeded generator). 0 (default) keeps the original task's
+    yaw 0; 45 covers every pose of the cube, which looks the same every quarter turn. Also makes the
+    reward's orientation term quarter-turn symmetric (see GraspEnv)."""
     max_episode_steps: int = 100
     """Steps before truncation. 100 steps = 5 s. Measured with the scripted controller (joint speeds
     capped at 1 rad/s): 25-36 steps to a grasp at random targets, 41 at the farthest corner (0.80, -0.30),
@@ -49,7 +64,9 @@ class GraspEnvConfig:
     """Simulated seconds per env step (a multiple of the 2 ms physics step)."""
     observation: str = "original"
     """"original": 17 values (joint positions, joint velocities, target xyz); "extended": 29 values
-    (adds tool xyz, tool-to-pregrasp and tool-to-block vectors, finger opening, block yaw sin/cos)."""
+    (adds tool xyz, tool-to-pregrasp and tool-to-block vectors, finger opening, block yaw sin/cos);
+    "symmetric": 30 values, the extended ones with the block yaw as sin/cos of 4 x yaw (the cube's
+    quarter-turn symmetry) plus the angle from the fingers' closing axis to the nearest face normal."""
     reward: str = "original"
     """"original": the original's reward terms; "shaped": those plus an approach term towards the grasp
     point and a stricter grasp gate (see GraspEnv)."""
@@ -87,6 +104,16 @@ class GraspEnvConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"GraspEnvConfig.{name} must be a positive number, got {value!r}")
+        yaw_range = self.target_yaw_range
+        if (
+            isinstance(yaw_range, bool)
+            or not isinstance(yaw_range, int | float)
+            or not 0.0 <= yaw_range <= MAX_TARGET_YAW_RANGE
+        ):
+            raise ValueError(
+                f"GraspEnvConfig.target_yaw_range must be a number of degrees in "
+                f"[0, {MAX_TARGET_YAW_RANGE:g}] (the cube repeats every 90 degrees), got {yaw_range!r}"
+            )
         if not isinstance(self.random_target, bool):
             raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")
         if self.seed is not None and (
@@ -105,7 +132,7 @@ class GraspEnvConfig:
             raise ValueError(f"unknown GraspEnvConfig key(s) {unknown}; known keys: {sorted(known)}")
         coerced = dict(values)
         # YAML/ROS give ints for floats (e.g. 1 for 1.0): accept them.
-        for name in ("max_joint_velocity", "control_period", "end_position_scale", "lift_height"):
+        for name in FLOAT_FIELDS:
             if name in coerced and isinstance(coerced[name], int) and not isinstance(coerced[name], bool):
                 coerced[name] = float(coerced[name])
         return cls(**coerced)

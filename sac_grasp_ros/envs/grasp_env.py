@@ -9,9 +9,20 @@ import gymnasium as gym
 import numpy as np
 
 from sac_grasp_ros.envs.config import GraspEnvConfig
-from sac_grasp_ros.envs.observation import OBSERVATION_SIZES, PREGRASP_HEIGHT, write_extended
+from sac_grasp_ros.envs.observation import (
+    OBSERVATION_SIZES,
+    PREGRASP_HEIGHT,
+    TOOL_OBSERVATIONS,
+    write_tool_features,
+)
 from sac_grasp_ros.scene import JOINT_NAMES, GraspScene, make_scene
-from sac_grasp_ros.scene.kinematics import damped_pinv, pointing_down_error, wrap_angle
+from sac_grasp_ros.scene.kinematics import (
+    damped_pinv,
+    face_yaw_error,
+    pointing_down_error,
+    tool_heading,
+    wrap_angle,
+)
 
 GRASP_OFFSET = 0.005
 """Tool point height above the block centre where the pads catch the block's upper half (m)."""
@@ -53,7 +64,7 @@ class GraspEnv(gym.Env):
     range); NaN/inf or a wrong shape raise ValueError before anything moves.
 
     ## Observation Space
-    `Box(-inf, inf, (17,) or (29,), float32)`, laid out in `sac_grasp_ros.envs.observation`:
+    `Box(-inf, inf, (17,), (29,) or (30,), float32)`, laid out in `sac_grasp_ros.envs.observation`:
 
     | index | observation                                            | unit  |
     |-------|--------------------------------------------------------|-------|
@@ -66,6 +77,9 @@ class GraspEnv(gym.Env):
     | 23-25 | block centre minus tool point                          | m     |
     | 26    | finger opening (l minus r slide position)              | m     |
     | 27-28 | sin and cos of the block yaw                           | -     |
+    | symmetric only (0-26 as extended):                                     |
+    | 27-28 | sin and cos of 4 x the block yaw (quarter-turn symmetric) | -  |
+    | 29    | fingers' closing axis to the nearest face, [-pi/4, pi/4)| rad  |
 
     ## Rewards
     Computed by `compute_reward()`, each step, in the original's order; `info["reward_terms"]` sums to
@@ -81,7 +95,11 @@ class GraspEnv(gym.Env):
        overwrites the reward with -10 here, so `grasp` and `distance` are zeroed in that case.
     6. `orientation`: -0.02 * sum |tool euler - [pi, 0, block yaw]|, each difference wrapped to
        [-pi, pi) and the yaw difference to [-pi/2, pi/2) (the two-finger gripper is symmetric under a
-       half turn), so equivalent orientations cost the same.
+       half turn), so equivalent orientations cost the same. With `target_yaw_range` > 0 the yaw
+       term is instead |angle from the fingers' closing axis to the nearest face normal| in
+       [0, pi/4] (`kinematics.face_yaw_error`): the cube looks the same every quarter turn, and the
+       original's `tool yaw - block yaw` has the wrong sign for a tool pointing down (its Euler yaw
+       turns about the downward z axis), which only never mattered at yaw 0.
     7. `table`: -1 when the left finger pad touches the table.
     8. A NaN reward becomes 0.
     `reward="shaped"` adds `approach` = -2 * (distance from the tool point to the grasp point 5 mm above
@@ -91,7 +109,10 @@ class GraspEnv(gym.Env):
     ## Starting State
     Arm at the original's home posture [0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056] rad at
     rest, gripper open, block at (0.60, 0.0, 0.82) with yaw 0, or, with `random_target`, uniformly in the
-    workspace box (yaw 0), drawn from `self.np_random`.
+    workspace box, drawn from `self.np_random`, with yaw 0 or, with `target_yaw_range` r > 0 (degrees),
+    a yaw drawn uniformly in [-r, r] after the position. `reset(options={"target": xyz, "target_yaw":
+    rad})` places the block at a given pose instead (evaluation grids); either key may be given alone
+    (the other keeps the initial pose's value).
 
     ## Episode End
     Terminated on a successful grasp, on a fallen block or after a NaN reset. Truncated after
@@ -105,7 +126,8 @@ class GraspEnv(gym.Env):
 
     ## Version History
     * v0: first port (MuJoCo and PyRep backends, original and extended observations, original and
-      shaped rewards, physically checked grasps).
+      shaped rewards, physically checked grasps). Later, with defaults unchanged: `target_yaw_range`
+      (rotated blocks), the `symmetric` observation, reset options placing the block.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
@@ -141,11 +163,13 @@ class GraspEnv(gym.Env):
         act_dim = 4 if self._end_position else 7
         self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         self._act_shape = (act_dim,)
-        self._extended = config.observation == "extended"
+        self._tool_features = config.observation in TOOL_OBSERVATIONS
+        self._symmetric = config.observation == "symmetric"
         obs_dim = OBSERVATION_SIZES[config.observation]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         self._obs = np.zeros(obs_dim, dtype=np.float32)
         self._shaped = config.reward == "shaped"
+        self._yaw_range = math.radians(float(config.target_yaw_range))
         self._velocity_scale = float(config.max_joint_velocity)
         self._command = np.zeros(7)
         self._action = np.zeros(act_dim)
@@ -173,10 +197,15 @@ class GraspEnv(gym.Env):
         if seed is None and self._np_random is None and self.config.seed is not None:
             seed = self.config.seed
         super().reset(seed=seed)
-        if self.config.random_target:
+        if options and ("target" in options or "target_yaw" in options):
+            self._start_target = self._placement(options)
+        elif self.config.random_target:
             low, high = self.scene.workspace_low, self.scene.workspace_high
             xyz = self.np_random.uniform(low, high)
-            self._start_target = (xyz, 0.0)
+            yaw = 0.0
+            if self._yaw_range > 0.0:  # drawn after the position: the position stream of a seed stays
+                yaw = float(self.np_random.uniform(-self._yaw_range, self._yaw_range))
+            self._start_target = (xyz, yaw)
         else:
             self._start_target = (self.scene.initial_target[0].copy(), self.scene.initial_target[1])
         self.scene.reset(*self._start_target)
@@ -184,6 +213,24 @@ class GraspEnv(gym.Env):
         self._steps = 0
         self._needs_reset = False
         return self._observe(), {"target": self._start_target[0].copy()}
+
+    def _placement(self, options: dict[str, Any]) -> tuple[np.ndarray, float]:
+        """The block pose asked for by reset options; ValueError when it is malformed or off the table."""
+        xyz = np.array(options.get("target", self.scene.initial_target[0]), dtype=float)
+        yaw = options.get("target_yaw", self.scene.initial_target[1])
+        if xyz.shape != (3,) or not np.isfinite(xyz).all():
+            raise ValueError(
+                f"reset option 'target' must be 3 finite numbers (m), got {options.get('target')!r}"
+            )
+        if isinstance(yaw, bool) or not isinstance(yaw, int | float) or not math.isfinite(yaw):
+            raise ValueError(f"reset option 'target_yaw' must be a finite number (rad), got {yaw!r}")
+        low, high = self.scene.workspace_low, self.scene.workspace_high
+        if np.any(xyz < low - 1e-9) or np.any(xyz > high + 1e-9):
+            raise ValueError(
+                f"reset option 'target' {xyz.tolist()} lies outside the workspace box "
+                f"{low.tolist()} .. {high.tolist()}"
+            )
+        return xyz, float(yaw)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         command = self._validate_action(action)
@@ -240,6 +287,11 @@ class GraspEnv(gym.Env):
     def finger_joint_state(self) -> tuple[list[float], list[float]] | None:
         """(positions, velocities) of the (r, l) finger slide joints; None when the backend has none."""
         return self.scene.finger_joint_state()
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps taken since the last reset (a controller tells a new episode by 0)."""
+        return self._steps
 
     def pregrasp_point(self) -> np.ndarray:
         xyz, _ = self.scene.target_pose()
@@ -317,9 +369,17 @@ class GraspEnv(gym.Env):
         obs = self._obs
         scene = self.scene
         scene.write_observation(obs)
-        if self._extended:
+        if self._tool_features:
             xyz, yaw = scene.target_pose()
-            write_extended(obs, xyz, scene.gripper_position(), scene.gripper_opening(), yaw)
+            write_tool_features(
+                self.config.observation,
+                obs,
+                xyz,
+                scene.gripper_position(),
+                scene.gripper_opening(),
+                yaw,
+                scene.gripper_euler() if self._symmetric else None,  # not on the extended step path
+            )
         return obs.copy()
 
     def compute_reward(self) -> tuple[float, dict[str, float]]:
@@ -364,11 +424,14 @@ class GraspEnv(gym.Env):
             terms["fall"] = -10.0
             self._fell = True
             self._success = False
-        roll, pitch, tool_yaw = scene.gripper_euler().tolist()
+        euler = scene.gripper_euler()
+        roll, pitch, tool_yaw = euler.tolist()
+        if self._yaw_range > 0.0:  # the cube's quarter-turn symmetry, the fingers' true heading
+            yaw_error = face_yaw_error(tool_heading(euler), yaw)
+        else:  # the original's term, kept exactly for the yaw-0 task
+            yaw_error = wrap_angle(tool_yaw - yaw, math.pi)
         terms["orientation"] = -ORIENTATION_WEIGHT * (
-            abs(wrap_angle(roll - math.pi))
-            + abs(wrap_angle(pitch))
-            + abs(wrap_angle(tool_yaw - yaw, math.pi))
+            abs(wrap_angle(roll - math.pi)) + abs(wrap_angle(pitch)) + abs(yaw_error)
         )
         if scene.left_pad_touches_table():
             terms["table"] = -1.0

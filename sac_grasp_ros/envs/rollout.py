@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sac_grasp_ros.envs.config import OBSERVATIONS
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sac-grasp rollout", description=__doc__)
@@ -21,8 +23,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-target", action="store_true", help="place the block at random")
+    parser.add_argument(
+        "--yaw-range",
+        type=float,
+        default=0.0,
+        help="degrees: with --random-target, the block's yaw is drawn in [-range, range] (0: yaw 0)",
+    )
     parser.add_argument("--max-episode-steps", type=int, default=None)
-    parser.add_argument("--observation", choices=("original", "extended"), default="original")
+    parser.add_argument("--observation", choices=OBSERVATIONS, default="original")
     parser.add_argument("--reward", choices=("original", "shaped"), default="original")
     parser.add_argument("--backend", choices=("mujoco", "pyrep"), default="mujoco")
     parser.add_argument(
@@ -58,6 +66,7 @@ def main(argv: list[str]) -> int:
 
     overrides = {
         "random_target": args.random_target,
+        "target_yaw_range": args.yaw_range,
         "observation": args.observation,
         "reward": args.reward,
         "backend": args.backend,

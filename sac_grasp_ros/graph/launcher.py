@@ -6,6 +6,11 @@ the launcher supervises them (respawns workers that die), forwards SIGINT/SIGTER
 shuts everything down cleanly. It also prepares the environment a pip venv needs: a writable
 ROS_LOG_DIR, AMENT_PREFIX_PATH including the venv, and optionally a private ROS_DOMAIN_ID.
 
+The graph ends as under `ros2 launch` (graph.lifetime.graph_end_reason): when the agent (deploy: the
+policy node) exits, or a node that is not respawned dies; the exit status is ros2 launch's too: 0 when
+that node finished cleanly, 1 when it failed (its log is named), 0 after Ctrl-C or SIGTERM (every
+node stopped cleanly); bad arguments, config or policy give 2 before anything starts (ros2 launch: 1).
+
 train: ends when the agent exits (config on_finish=evaluate_and_exit: its evaluation JSON, written
 to <out>/result.json, is printed as the last line). test: one worker + the agent in deployment
 mode with a trained policy; the launcher calls /evaluate itself and prints the JSON.
@@ -16,7 +21,6 @@ controller (played by one realtime simulator at the root namespace), until inter
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
@@ -31,6 +35,7 @@ import yaml
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, VIEW_PORT, LaunchArguments, node_specs
+from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
 
 
@@ -143,22 +148,6 @@ def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
     ]
 
 
-def _parent_death_signal() -> Any:
-    """A child-side call that makes the kernel send SIGTERM when the launcher dies (Linux; None
-    elsewhere). Resolved here, before any fork: the child only calls into libc."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-PR_SET_PDEATHSIG = 1
-_die_with_parent = _parent_death_signal()
-
-
 @dataclass
 class Supervised:
     """One node process and what is needed to restart it."""
@@ -201,7 +190,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         node.restart_at = None
 
@@ -305,59 +294,53 @@ def main(argv: list[str]) -> int:
     code = 0
     result_line = None
     monitor = None
+    graph_end: list[str] = []
+
+    def graph_ended() -> bool:
+        """Poll the nodes (respawning workers); True once an exit ends the graph (graph_end_reason,
+        as under ros2 launch), with its exit status in `code`: 0 when that node finished, else 1."""
+        nonlocal code
+        for node in supervisor.poll():
+            returncode = node.exit_codes[-1]
+            if (reason := graph_end_reason(node.spec, returncode)) is not None:
+                graph_end.append(reason if returncode == 0 else f"{reason}; see {node.log_path}")
+                code = 0 if returncode == 0 else 1
+        return bool(graph_end)
+
     try:
         supervisor.start_all()
         if args.role == "train":
             monitor = start_progress_monitor(args, specs, env)
         if args.role == "test":
-            ended: list[Supervised] = []
-
-            def interrupted() -> bool:
-                ended.extend(n for n in supervisor.poll() if n.spec.executable == "agent_node")
-                return bool(stop_signal or ended)
-
             adopt_ros_environment(env)
             from sac_grasp_ros.nodes.evaluate_client import call_evaluate  # rclpy: only for `test`
 
-            ok, message = call_evaluate(args.timeout or 600.0, interrupted)
-            if ended:
-                message = f"the agent exited with {ended[0].exit_codes[-1]}; see {ended[0].log_path}"
-            if not ok:
-                print(f"[launcher] evaluation failed: {message}", file=sys.stderr)
+            ok, message = call_evaluate(args.timeout or 600.0, lambda: bool(stop_signal) or graph_ended())
+            if not ok and not stop_signal:
+                why = graph_end[0] if graph_end else message
+                print(f"[launcher] evaluation failed: {why}", file=sys.stderr)
                 code = 1
-            else:
+            elif ok:
                 result_line = message
                 (out / "result.json").write_text(message)
         while args.role != "test" and not stop_signal:
             if monitor is not None:
                 monitor.poll()
-            ended = supervisor.poll()
-            agent_end = [n for n in ended if n.spec.executable in ("agent_node", "policy_node")]
-            if agent_end:
-                code = agent_end[0].exit_codes[-1]
-                if code != 0:
-                    print(
-                        f"[launcher] agent exited with {code}; see {agent_end[0].log_path}", file=sys.stderr
-                    )
-                break
-            if ended and all(n.process is None and n.restart_at is None for n in supervisor.nodes):
-                code = 1
-                print("[launcher] all nodes exited", file=sys.stderr)
+            if graph_ended():
+                print(f"[launcher] {graph_end[0]}", file=sys.stderr)
                 break
             if args.timeout and time.monotonic() - started > args.timeout:
                 print(f"[launcher] timeout after {args.timeout} s", file=sys.stderr)
                 code = 1
                 break
             time.sleep(0.1)
-        if stop_signal:
-            code = 128 + stop_signal[0] if code == 0 and args.role not in ("worker", "deploy") else code
     finally:
         if monitor is not None:
             monitor.close()
         supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if args.role == "train" and code == 0 and (out / "result.json").is_file():
+    if args.role == "train" and code == 0 and not stop_signal and (out / "result.json").is_file():
         result_line = (out / "result.json").read_text().strip()
     print(f"[launcher] done in {time.monotonic() - started:.1f} s (exit {code})", file=sys.stderr)
     if result_line is not None:

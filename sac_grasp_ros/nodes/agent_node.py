@@ -4,7 +4,9 @@ Interfaces (the node runs at the root namespace; worker topics are /<worker>/...
 - sub `/<worker>/step` (protocol.StepMessage in a Float64MultiArray), pub
   `/<worker>/velocity_controller/commands` (joint velocities, rad/s), client `/<worker>/reset`.
 - srv `/evaluate` (std_srvs/Trigger): deterministic episodes on freshly reset workers, learning
-  paused, nothing stored; message = JSON {episodes, success_rate, mean_return, mean_length}.
+  paused, nothing stored; message = JSON {episodes, success_rate, mean_return, mean_length}. A
+  caller during a running /evaluate (or the final evaluation) gets its result; during a periodic
+  evaluation, an evaluation of its own after it. Nobody is refused for being second.
 - srv `/train` (std_srvs/SetBool): learning on/off (off: the workers are driven by the
   deterministic policy, nothing is stored); `/save`, `/load` (std_srvs/Trigger): checkpoint
   in `checkpoint_dir`; failures come back as success=false with the reason.
@@ -28,6 +30,7 @@ import json
 import sys
 import time
 from functools import partial
+from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
@@ -103,6 +106,7 @@ class AgentNode(Node):
         self.create_service(Trigger, "/load", self._on_load)
         self.episodes_published = self.last_progress_step = 0
         self.eval_future: Future | None = None
+        self.eval_callers = 0  # /evaluate requests not answered yet
         self.eval_kind, self.eval_started, self.eval_wanted = "", 0.0, 0
         self.eval_resets: dict[str, Future] = {}
         self.eval_resets_sent = 0.0
@@ -169,15 +173,19 @@ class AgentNode(Node):
         return response
 
     async def _on_evaluate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """No caller is refused for being second. One that comes during an /evaluate or the final
+        evaluation gets that evaluation's result; during a periodic one (fewer episodes, of a policy
+        still learning) it waits for it to end, then gets an evaluation of its own."""
         # Coroutine callback: the executor keeps spinning (the loop drives the episodes) and resumes
         # this when the loop completes the future.
-        if self.eval_future is not None:
-            running = "a periodic evaluation" if self.eval_kind == "periodic" else "an evaluation"
-            response.success, response.message = False, f"{running} is already running; try again later"
-            return response
-        response.success, response.message = await self._start_eval(
-            "service", self.session.config.eval_episodes
-        )
+        self.eval_callers += 1
+        try:
+            while self.eval_future is not None and self.eval_kind == "periodic":
+                await self.eval_future
+            future = self.eval_future or self._start_eval("service", self.session.config.eval_episodes)
+            response.success, response.message = await future
+        finally:
+            self.eval_callers -= 1
         return response
 
     # -- evaluations on the workers --------------------------------------------------------------
@@ -186,6 +194,7 @@ class AgentNode(Node):
         self.eval_future, self.eval_started = Future(), time.monotonic()
         self.eval_kind, self.eval_wanted = kind, episodes
         self.pool.request_eval()
+        self.get_logger().info(f"{kind} evaluation of {episodes} episodes started")
         return self.eval_future
 
     def _handle_eval(self, now: float) -> None:
@@ -283,7 +292,7 @@ class AgentNode(Node):
             return
         session.learn()
         session.maybe_checkpoint()
-        if session.finish_due():
+        if session.finish_due() and self.active:  # the final evaluation needs a worker to run on
             then = session.finish()
             if then == "exit":
                 self.exit_code = 0
@@ -358,7 +367,14 @@ class AgentNode(Node):
             self._handle_eval(now)
             self._handle_stalls(now)
             self._publish_progress()
+        self._answer_waiting_callers(executor)
         return self.exit_code or 0
+
+    def _answer_waiting_callers(self, executor: Any, grace: float = 2.0) -> None:
+        """/evaluate callers that joined the final evaluation get its result before the node exits."""
+        deadline = time.monotonic() + grace
+        while rclpy.ok() and self.eval_callers and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
 
     def close(self) -> None:
         if self.eval_future is not None and not self.eval_future.done():

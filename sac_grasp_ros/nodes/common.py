@@ -14,6 +14,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
+from sac_grasp_ros.graph.lifetime import die_with_parent
+
 STEP_TOPIC = "step"
 COMMAND_TOPIC = "velocity_controller/commands"
 RESET_SERVICE = "reset"
@@ -66,6 +68,35 @@ def spin_until(node: Node, stop: Callable[[], bool] = lambda: False, period: flo
     return executor
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM of a node process: the first one stops the node, any later one is ignored.
+
+    A terminal's Ctrl-C reaches a node twice (the terminal signals the whole process group, then
+    ros2 launch signals each node); the second must not interrupt close(): it did, a KeyboardInterrupt
+    traceback from GraspEnv.close() and exit -2 instead of a clean 0. Once closing has begun for any
+    reason (`stopping`), signals are ignored too.
+    """
+
+    def __init__(self, graceful: bool) -> None:
+        self.graceful = graceful
+        self.node: Any = None
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        if self.graceful and self.node is not None:
+            self.node.stop_requested = True  # the loop ends on it; the context stays up for close()
+            return
+        if signum == signal.SIGTERM and not self.graceful:
+            return  # rclpy's handler (run first) shut the context down: the loop ends at rclpy.ok()
+        raise KeyboardInterrupt
+
+
 def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful_stop: bool = False) -> int:
     """Init rclpy, build the node, run its `loop()`, and shut down cleanly on SIGINT/SIGTERM.
 
@@ -73,25 +104,26 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
     context is still up in `close()`: policy_node sends a last zero command there. Otherwise rclpy's
     handlers shut the context down and `loop()` ends with an exception.
 
+    This is a process's main: the stop signals stay ignored after it returns (the process exits), so
+    a late signal cannot turn a clean exit into a traceback or a death by signal.
+
     Returns the process exit code: 0 on a clean stop, 1 when the node could not start (bad
     parameters: the message was logged).
     """
-    node = None
-    previous: dict[int, Any] = {}
+    if die_with_parent is not None:
+        die_with_parent()  # ros2 launch starts nodes without it: a launch killed outright takes them along
+    stop = _StopSignals(graceful_stop)
+    for sig in STOP_SIGNALS:  # before rclpy.init: rclpy's own handlers chain to these
+        signal.signal(sig, stop)
     if graceful_stop:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if node is None:  # still starting: nothing to stop gracefully
-                raise KeyboardInterrupt
-            node.stop_requested = True
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     else:
         rclpy.init(args=args)
+    node = None
     code = 0
     try:
         node = factory()
+        stop.node = node
         code = int(node.loop() or 0)
     except (KeyboardInterrupt, ExternalShutdownException):
         code = 0
@@ -102,9 +134,12 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
         # A signal can invalidate the context while a callback is publishing: that is a clean
         # stop, not a crash (a crash makes the launcher respawn the node).
         if rclpy.ok():
+            stop.stopping = True
             raise
         code = 0
     finally:
+        stop.stopping = True
+        _ignore_stop_signals()
         if node is not None:
             try:
                 node.close()
@@ -112,9 +147,15 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
                 print(f"[WARN] error while closing: {error}", file=sys.stderr)
             node.destroy_node()
         rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _ignore_stop_signals()  # try_shutdown put back the handlers rclpy found: ignore again
     return code
+
+
+def _ignore_stop_signals() -> None:
+    """SIG_IGN for the stop signals: unlike a Python handler, Python's finalization keeps it, so a
+    signal during interpreter exit cannot kill the process with -2 (it did, without a message)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class StartupError(RuntimeError):

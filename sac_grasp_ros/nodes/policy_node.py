@@ -2,8 +2,8 @@
 
 Interfaces:
 - sub `joint_states` (sensor_msgs/JointState): right_j0..right_j6 in any order, with positions and
-  velocities (plus r_finger_joint/l_finger_joint for an "extended" policy). Messages without them
-  are ignored (logged once per kind of problem).
+  velocities (plus r_finger_joint/l_finger_joint for an "extended" or "symmetric" policy). Messages
+  without them are ignored (logged once per kind of problem).
 - sub `target_pose` (geometry_msgs/PoseStamped): the block centre and its yaw, world frame.
 - pub `command_topic` (std_msgs/Float64MultiArray, default /velocity_controller/commands): seven
   joint velocities in rad/s, every 1/`rate` s, clamped to `max_joint_velocity` and rate limited to

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from sac_grasp_ros.sac import losses
+from sac_grasp_ros.sac.captured import UpdateRunner, same_device, update_path
 from sac_grasp_ros.sac.config import SACConfig
+from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.networks import CriticEnsemble, TanhGaussianPolicy
-from sac_grasp_ros.sac.replay import ReplayBatch
+from sac_grasp_ros.sac.replay import ReplayBatch, ReplayBuffer
 from sac_grasp_ros.sac.seeding import resolve_device, seed_everything
 
 STATE_KEYS = (
@@ -40,33 +42,70 @@ class BatchSource(Protocol):
     def sample(self, batch_size: int, device: torch.device | str | None = None) -> ReplayBatch: ...
 
 
+def demo_share(batch_size: int, demo_ratio: float, demo: BatchSource | None) -> int:
+    """Rows of a batch drawn from the demonstrations: round(batch_size * demo_ratio), 0 without any."""
+    return round(batch_size * demo_ratio) if demo is not None and len(demo) > 0 else 0
+
+
 def sample_mixed(
-    buffer: BatchSource, demo: BatchSource | None, batch_size: int, demo_ratio: float
+    buffer: BatchSource,
+    demo: BatchSource | None,
+    batch_size: int,
+    demo_ratio: float,
+    device: torch.device | None = None,
 ) -> ReplayBatch:
     """A batch with round(batch_size * demo_ratio) rows from `demo` and the rest from `buffer`.
 
     The original appended the whole demonstration file to every batch; a fixed share keeps the
-    batch size (and the weight of demonstrations) constant however large the file is.
+    batch size (and the weight of demonstrations) constant however large the file is. `device`
+    brings both parts to one device (the buffer and the demonstrations may live apart).
     """
-    demo_count = round(batch_size * demo_ratio) if demo is not None and len(demo) > 0 else 0
+    demo_count = demo_share(batch_size, demo_ratio, demo)
     if len(buffer) == 0:
         raise ValueError("cannot sample a batch: the replay buffer is empty")
-    batch = buffer.sample(batch_size - demo_count)
+    batch = buffer.sample(batch_size - demo_count, device)
     if demo_count:
-        batch = ReplayBatch.concat(batch, demo.sample(demo_count))
+        batch = ReplayBatch.concat(batch, demo.sample(demo_count, device))
     return batch
 
 
-def make_adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+def make_adam(
+    params: list[torch.Tensor], lr: float, device: torch.device, capturable: bool = False
+) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all parameters), else the multi-tensor one.
 
     The default single-tensor loop costs several passes over memory per parameter tensor; on CPU that
-    is a noticeable share of an update at these network sizes.
+    is a noticeable share of an update at these network sizes. `capturable` keeps the step count on
+    the device, which a CUDA graph needs (CUDA only).
     """
+    flags = {"capturable": True} if capturable else {}
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True, **flags)
     except (RuntimeError, ValueError):  # fused not supported on this device/build
-        return torch.optim.Adam(params, lr=lr, foreach=device.type == "cuda")
+        return torch.optim.Adam(params, lr=lr, foreach=device.type == "cuda", **flags)
+
+
+KERNEL_FLAGS = ("fused", "foreach", "capturable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load an Adam state saved by any update path, keeping this optimiser's own kernel flags.
+
+    torch's `load_state_dict` takes fused/foreach/capturable from the file: a CPU checkpoint would
+    make a captured learner's Adam uncapturable, a captured one a CPU Adam capturable. The step
+    counts are put where this optimiser's flags keep them (on the parameter's device when fused
+    or capturable, else on the CPU).
+    """
+    own = [{flag: group.get(flag) for flag in KERNEL_FLAGS} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, flags in zip(optimizer.param_groups, own, strict=True):
+        group.update(flags)
+        on_device = bool(flags["fused"] or flags["capturable"])
+        for param in group["params"]:
+            param_state = optimizer.state.get(param, {})
+            step = param_state.get("step")
+            if isinstance(step, torch.Tensor):
+                param_state["step"] = step.to(param.device if on_device else torch.device("cpu"))
 
 
 class SAC:
@@ -108,9 +147,15 @@ class SAC:
         self.log_alpha = torch.tensor(
             math.log(config.init_alpha), device=self.device, requires_grad=config.autotune_alpha
         )
-        self.q_optimizer = make_adam(list(self.q.parameters()), config.q_lr, self.device)
-        self.policy_optimizer = make_adam(list(self.policy.parameters()), config.policy_lr, self.device)
-        self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device)
+        self.update_path = update_path(config.cuda_graph, self.device)
+        """classic (host buffer, eager), eager (device buffer, no graph) or captured (CUDA graphs)"""
+        capturable = self.update_path == "captured"
+        self.q_optimizer = make_adam(list(self.q.parameters()), config.q_lr, self.device, capturable)
+        self.policy_optimizer = make_adam(
+            list(self.policy.parameters()), config.policy_lr, self.device, capturable
+        )
+        self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device, capturable)
+        self._runner: UpdateRunner | None = None
 
         self._target_fn = losses.bellman_target
         self._critic_fn = losses.critic_loss
@@ -166,15 +211,66 @@ class SAC:
         self, buffer: BatchSource, num_updates: int, demo: BatchSource | None = None
     ) -> dict[str, torch.Tensor]:
         """As `update_from`, but the last step's metrics stay tensors: a loop calling this every env
-        step converts them only when it logs, so a CUDA learner never waits on the host."""
+        step converts them only when it logs, so a CUDA learner never waits on the host.
+
+        Sources made by `make_buffer`/`device_source` take this learner's update path (captured
+        CUDA graphs on CUDA); any other source gets the classic path, same maths.
+        """
+        runner = self.runner(buffer, demo)
+        if runner is not None:
+            return runner.run(num_updates)
         metrics: dict[str, torch.Tensor] = {}
         for _ in range(num_updates):
-            batch = sample_mixed(buffer, demo, self.config.batch_size, self.config.demo_ratio)
-            metrics = self._update(batch.to(self.device))
+            batch = sample_mixed(buffer, demo, self.config.batch_size, self.config.demo_ratio, self.device)
+            metrics = self._update(batch)
         return metrics
 
+    # ------------------------------------------------------ device-resident path
+    def make_buffer(self, capacity: int, seed: int | None = None) -> ReplayBuffer | DeviceReplayBuffer:
+        """The replay buffer this learner's update path samples: on the device for the captured and
+        eager paths (instead of, not beside, the host buffer), else the host `ReplayBuffer`."""
+        if self.update_path == "classic":
+            return ReplayBuffer(capacity, self.obs_dim, self.act_dim, seed=seed)
+        return DeviceReplayBuffer(capacity, self.obs_dim, self.act_dim, self.device, seed=seed)
+
+    def device_source(
+        self, source: ReplayBuffer | DeviceReplayBuffer, seed: int | None = None
+    ) -> ReplayBuffer | DeviceReplayBuffer:
+        """Demonstrations as this learner's update path reads them: a device copy for the captured
+        and eager paths (a few thousand rows), else `source` itself."""
+        if self.update_path == "classic" or self._on_device(source):
+            return source
+        return DeviceReplayBuffer.from_buffer(source, self.device, seed)
+
+    def runner(self, buffer: BatchSource, demo: BatchSource | None = None) -> UpdateRunner | None:
+        """The device-path runner for these sources (kept while they stay the same), or None when the
+        classic path applies (classic setting, or sources not on this learner's device)."""
+        demo_count = demo_share(self.config.batch_size, self.config.demo_ratio, demo)
+        if self.update_path == "classic" or not self._on_device(buffer):
+            return None
+        if demo_count and not self._on_device(demo):
+            return None
+        source_demo = demo if demo_count else None
+        key = UpdateRunner.key_of(buffer, source_demo, demo_count)
+        if self._runner is None or self._runner.key != key:
+            capture = self.update_path == "captured"
+            self._runner = UpdateRunner(
+                self, buffer, source_demo, demo_count, capture, self.config.cuda_graph_updates
+            )
+        return self._runner
+
+    def _on_device(self, source: BatchSource | None) -> bool:
+        return isinstance(source, DeviceReplayBuffer) and same_device(source.device, self.device)
+
     def _update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
-        """The update as tensors only (no .item()): critic, then policy on the updated critic, then alpha."""
+        """One counted update on a given batch (the classic path)."""
+        metrics = self.update_body(batch)
+        self.num_updates += 1
+        return metrics
+
+    def update_body(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
+        """The update as device work only (no .item(), no host state): critic, then policy on the
+        updated critic, then alpha, then the target lerp. Captured as is in a CUDA graph."""
         config = self.config
         alpha = self.alpha
         target = self._target_fn(
@@ -207,7 +303,6 @@ class SAC:
         metrics["q_loss"] = metrics["q_loss"].detach()
         metrics["alpha"] = alpha
         self.soft_update_targets()
-        self.num_updates += 1
         return metrics
 
     def soft_update_targets(self) -> None:
@@ -244,10 +339,11 @@ class SAC:
         self.q_target.load_state_dict(state["q_target"])
         with torch.no_grad():
             self.log_alpha.copy_(log_alpha.reshape(()))
-        self.q_optimizer.load_state_dict(state["q_optimizer"])
-        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        load_optimizer_state(self.q_optimizer, state["q_optimizer"])
+        load_optimizer_state(self.policy_optimizer, state["policy_optimizer"])
+        load_optimizer_state(self.alpha_optimizer, state["alpha_optimizer"])
         self.num_updates = int(state["num_updates"])
+        self._runner = None  # its graphs hold the replaced optimiser state tensors: capture again
 
 
 def _check_shapes(name: str, expected: dict[str, torch.Tensor], found: dict[str, Any]) -> None:

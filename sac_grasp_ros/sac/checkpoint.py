@@ -121,12 +121,14 @@ def load_checkpoint(
     sac: SAC | None = None,
     buffer: ReplayBuffer | None = None,
     device: str | None = None,
+    cuda_graph: str | None = None,
 ) -> LoadedCheckpoint:
     """Restore a checkpoint into `sac` (or a new SAC built from the stored config) and optionally `buffer`.
 
     Raises CheckpointError naming the file and the mismatch (obs/act dims, network sizes, missing
     or corrupt files). Tensors are read with `torch.load(weights_only=True)`, arrays with
-    `allow_pickle=False`.
+    `allow_pickle=False`. `device` and `cuda_graph` (runtime choices, not the learned state) override
+    the stored config's when a learner is built here.
     """
     path = _existing_checkpoint(Path(path))
     meta = _read_meta(path / META_FILE)
@@ -137,7 +139,9 @@ def load_checkpoint(
         raise CheckpointError(f"{path / META_FILE}: bad SACConfig: {error}") from error
     if sac is None:
         # Weights come from the file: do not reseed the global RNGs while building the networks.
-        build_config = dataclasses.replace(config, seed=None, device=device or config.device)
+        build_config = dataclasses.replace(
+            config, seed=None, device=device or config.device, cuda_graph=cuda_graph or config.cuda_graph
+        )
         sac = SAC(obs_dim, act_dim, build_config)
     else:
         _check_compatible(path, sac, obs_dim, act_dim, config)

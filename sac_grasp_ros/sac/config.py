@@ -64,6 +64,12 @@ class SACConfig:
     """torch.compile the update functions (off by default: a speed-up, not a different algorithm)"""
     torch_threads: int = 0
     """torch.set_num_threads value on CPU; 0 leaves torch's default"""
+    cuda_graph: str = "auto"
+    """update path: auto (whole updates captured in CUDA graphs on a device-resident replay buffer on
+    CUDA, the plain eager update on CPU), off (the plain update everywhere), eager (the device-buffer
+    update without capture, any device: for checks)"""
+    cuda_graph_updates: int = 1
+    """updates per CUDA graph replay on the captured path"""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,6 +82,7 @@ class SACConfig:
             "policy_hidden_layers",
             "batch_size",
             "buffer_capacity",
+            "cuda_graph_updates",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -100,6 +107,8 @@ class SACConfig:
             raise ValueError(f"SACConfig.learning_starts must be >= 0, got {self.learning_starts!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"SACConfig.device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.cuda_graph not in ("auto", "off", "eager"):
+            raise ValueError(f"SACConfig.cuda_graph must be auto, off or eager, got {self.cuda_graph!r}")
         if self.torch_threads < 0:
             raise ValueError(f"SACConfig.torch_threads must be >= 0, got {self.torch_threads!r}")
 

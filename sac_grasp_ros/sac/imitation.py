@@ -71,7 +71,7 @@ def pretrain_critic(sac: SAC, buffer: BatchSource, demo: BatchSource | None, ste
         )
     loss = torch.zeros(())
     for _ in range(steps):
-        batch = sample_mixed(buffer, demo, config.batch_size, config.demo_ratio).to(sac.device)
+        batch = sample_mixed(buffer, demo, config.batch_size, config.demo_ratio, sac.device)
         target = losses.bellman_target(
             batch, sac.policy, sac.q_target, sac.alpha, config.gamma, config.reward_scale, False
         )

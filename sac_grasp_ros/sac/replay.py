@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -129,31 +130,18 @@ def _scalar_int(array: np.ndarray, name: str) -> int:
     return int(array)
 
 
-class ReplayBuffer:
-    """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
+class TransitionRing:
+    """Ring bookkeeping shared by the host `ReplayBuffer` and the `DeviceReplayBuffer`: validation,
+    wrap-around, only the newest `capacity` rows kept. Subclasses store rows in `_write`."""
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int | None = None) -> None:
-        if capacity < 1 or obs_dim < 1 or act_dim < 1:
-            raise ValueError(
-                f"ReplayBuffer needs capacity, obs_dim, act_dim >= 1, got {capacity}, {obs_dim}, {act_dim}"
-            )
-        self.capacity = int(capacity)
-        self.obs_dim = int(obs_dim)
-        self.act_dim = int(act_dim)
-        self.rng = np.random.default_rng(seed)
-        self.position = 0
-        self.size = 0
-        self.arrays = {
-            name: np.zeros((self.capacity, *shape), dtype=TRANSITION_FIELDS[name])
-            for name, shape in transition_shapes(self.obs_dim, self.act_dim).items()
-        }
+    capacity: int
+    obs_dim: int
+    act_dim: int
+    position: int
+    size: int
 
     def __len__(self) -> int:
         return self.size
-
-    @property
-    def nbytes(self) -> int:
-        return sum(array.nbytes for array in self.arrays.values())
 
     def add(
         self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
@@ -177,17 +165,52 @@ class ReplayBuffer:
     ) -> None:
         """Store B transitions at once (e.g. one step of N workers); rejects bad shapes and NaN/inf whole."""
         batch = as_transition_arrays(obs, actions, rewards, next_obs, terminated)
-        count = batch["obs"].shape[0] if batch["obs"].ndim == 2 else -1
-        validate_transition_arrays(batch, self.obs_dim, self.act_dim, source="ReplayBuffer.add_batch")
+        source = f"{type(self).__name__}.add_batch"
+        count, _, _ = validate_transition_arrays(batch, self.obs_dim, self.act_dim, source=source)
         if count > self.capacity:  # only the newest `capacity` transitions can survive anyway
             batch = {name: array[-self.capacity :] for name, array in batch.items()}
             count = self.capacity
         first = min(count, self.capacity - self.position)
         for name, array in batch.items():
-            self.arrays[name][self.position : self.position + first] = array[:first]
-            self.arrays[name][: count - first] = array[first:]
+            self._write(name, self.position, array[:first])
+            self._write(name, 0, array[first:])
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
+        self._stored()
+
+    def _write(self, name: str, start: int, rows: np.ndarray) -> None:
+        """Copy `rows` of field `name` into storage rows start.. (start + len(rows))."""
+        raise NotImplementedError
+
+    def _stored(self) -> None:
+        """Called after each add_batch (the device buffer mirrors its fill level)."""
+
+
+class ReplayBuffer(TransitionRing):
+    """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int | None = None) -> None:
+        if capacity < 1 or obs_dim < 1 or act_dim < 1:
+            raise ValueError(
+                f"ReplayBuffer needs capacity, obs_dim, act_dim >= 1, got {capacity}, {obs_dim}, {act_dim}"
+            )
+        self.capacity = int(capacity)
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.rng = np.random.default_rng(seed)
+        self.position = 0
+        self.size = 0
+        self.arrays = {
+            name: np.zeros((self.capacity, *shape), dtype=TRANSITION_FIELDS[name])
+            for name, shape in transition_shapes(self.obs_dim, self.act_dim).items()
+        }
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays.values())
+
+    def _write(self, name: str, start: int, rows: np.ndarray) -> None:
+        self.arrays[name][start : start + len(rows)] = rows
 
     def sample(self, batch_size: int, device: torch.device | str | None = None) -> ReplayBatch:
         """Uniformly sample `batch_size` transitions (with replacement) as float32 tensors."""
@@ -211,44 +234,87 @@ class ReplayBuffer:
         """Write a compressed .npz (rows, position, size, RNG state), atomically: a resumed run continues
         identically."""
         rng_state = json.dumps(self.rng.bit_generator.state)
-        with atomic_path(path) as temporary, open(temporary, "wb") as file:
-            np.savez_compressed(
-                file,
-                format=np.array(BUFFER_FORMAT),
-                capacity=np.array(self.capacity, dtype=np.int64),
-                position=np.array(self.position, dtype=np.int64),
-                size=np.array(self.size, dtype=np.int64),
-                rng_state=np.array(rng_state),
-                **self.transitions(),
-            )
+        write_buffer_file(path, self.capacity, self.position, self.size, rng_state, self.transitions())
 
     def load(self, path: str | os.PathLike) -> None:
-        """Replace this buffer's contents with a saved one; validates everything before changing anything."""
-        data = read_npz(path, "replay buffer")
-        source = str(path)
-        if str(data.get("format", "")) != BUFFER_FORMAT:
-            raise ValueError(
-                f"{source}: not a replay buffer file "
-                f"(format {data.get('format')!r}, expected {BUFFER_FORMAT})"
-            )
-        count, _, _ = validate_transition_arrays(data, self.obs_dim, self.act_dim, source)
-        try:  # scalars of an integer kind; anything else is a damaged file, reported by name
-            capacity, position, size = (
-                _scalar_int(data[name], name) for name in ("capacity", "position", "size")
-            )
-        except (KeyError, ValueError) as error:
-            raise ValueError(f"{source}: bad or missing bookkeeping array: {error}") from error
-        if capacity != self.capacity:
-            raise ValueError(f"{source}: capacity mismatch: file has {capacity}, this buffer {self.capacity}")
-        if size != count or not 0 <= position < capacity or size > capacity:
-            raise ValueError(
-                f"{source}: inconsistent size/position ({size}/{position}) for {count} stored rows"
-            )
-        rng = np.random.default_rng()
-        try:
-            rng.bit_generator.state = json.loads(str(data["rng_state"]))
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"{source}: bad rng_state: {error}") from error
+        """Replace this buffer's contents with a saved one; validates everything before changing anything.
+
+        A file saved by the device-resident buffer carries a torch generator state instead of numpy's:
+        sampling then continues from a generator seeded from it (same file, same stream)."""
+        saved = read_buffer_file(path, self.capacity, self.obs_dim, self.act_dim)
+        if saved.rng_state.get("bit_generator") is not None:
+            rng = np.random.default_rng()
+            try:
+                rng.bit_generator.state = saved.rng_state
+            except (ValueError, TypeError, KeyError) as error:
+                raise ValueError(f"{path}: bad rng_state: {error}") from error
+        else:
+            rng = np.random.default_rng(seed_from_state(saved.rng_state))
         for name in TRANSITION_FIELDS:  # rows past `size` are never sampled; left untouched (no page-in)
-            self.arrays[name][:size] = data[name]
-        self.position, self.size, self.rng = position, size, rng
+            self.arrays[name][: saved.size] = saved.arrays[name]
+        self.position, self.size, self.rng = saved.position, saved.size, rng
+
+
+class SavedBuffer(NamedTuple):
+    """A validated replay buffer file: its rows, ring bookkeeping and sampler state (parsed JSON)."""
+
+    arrays: dict[str, np.ndarray]
+    position: int
+    size: int
+    rng_state: dict[str, Any]
+
+
+def write_buffer_file(
+    path: str | os.PathLike,
+    capacity: int,
+    position: int,
+    size: int,
+    rng_state: str,
+    transitions: dict[str, np.ndarray],
+) -> None:
+    """The one writer of the buffer format, for the host and the device-resident buffer alike."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        np.savez_compressed(
+            file,
+            format=np.array(BUFFER_FORMAT),
+            capacity=np.array(capacity, dtype=np.int64),
+            position=np.array(position, dtype=np.int64),
+            size=np.array(size, dtype=np.int64),
+            rng_state=np.array(rng_state),
+            **transitions,
+        )
+
+
+def read_buffer_file(path: str | os.PathLike, capacity: int, obs_dim: int, act_dim: int) -> SavedBuffer:
+    """Read and check a buffer file against the buffer about to hold it; ValueError names the problem."""
+    data = read_npz(path, "replay buffer")
+    source = str(path)
+    if str(data.get("format", "")) != BUFFER_FORMAT:
+        raise ValueError(
+            f"{source}: not a replay buffer file (format {data.get('format')!r}, expected {BUFFER_FORMAT})"
+        )
+    count, _, _ = validate_transition_arrays(data, obs_dim, act_dim, source)
+    try:  # scalars of an integer kind; anything else is a damaged file, reported by name
+        found_capacity, position, size = (
+            _scalar_int(data[name], name) for name in ("capacity", "position", "size")
+        )
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{source}: bad or missing bookkeeping array: {error}") from error
+    if found_capacity != capacity:
+        raise ValueError(f"{source}: capacity mismatch: file has {found_capacity}, this buffer {capacity}")
+    if size != count or not 0 <= position < capacity or size > capacity:
+        raise ValueError(f"{source}: inconsistent size/position ({size}/{position}) for {count} stored rows")
+    try:
+        rng_state = json.loads(str(data["rng_state"]))
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"{source}: bad rng_state: {error}") from error
+    if not isinstance(rng_state, dict):
+        raise ValueError(f"{source}: bad rng_state: expected a JSON object, got {type(rng_state).__name__}")
+    arrays = {name: data[name] for name in TRANSITION_FIELDS}
+    return SavedBuffer(arrays, position, size, rng_state)
+
+
+def seed_from_state(rng_state: dict[str, Any]) -> int:
+    """A seed derived from a saved sampler state of the other buffer kind: deterministic per file."""
+    digest = hashlib.sha256(json.dumps(rng_state, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

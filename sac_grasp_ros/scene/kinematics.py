@@ -15,6 +15,25 @@ def wrap_angle(angle: float, period: float = 2.0 * math.pi) -> float:
     return (angle + half) % period - half
 
 
+QUARTER_TURN = math.pi / 2.0
+"""The block is a cube: it looks the same after every quarter turn about z."""
+
+
+def tool_heading(euler: np.ndarray) -> float:
+    """World yaw (atan2 in the table plane) of the tool x axis, along which the fingers close, from the
+    tool's Euler angles (R = Rx(a) Ry(b) Rz(c)). Pointing down (a = pi, b = 0) it is -c, not c: the
+    Euler yaw turns about the tool's own z axis, which then points down."""
+    a, b, c = (float(v) for v in euler)
+    sin_c, cos_c = math.sin(c), math.cos(c)
+    return math.atan2(math.sin(a) * math.sin(b) * cos_c + math.cos(a) * sin_c, math.cos(b) * cos_c)
+
+
+def face_yaw_error(heading: float, block_yaw: float) -> float:
+    """Angle (rad, in [-pi/4, pi/4)) from the fingers' closing axis (`heading`, world yaw) to the
+    nearest face normal of the block: zero when the fingers close squarely on a pair of faces."""
+    return wrap_angle(heading - block_yaw, QUARTER_TURN)
+
+
 def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a rotation by `yaw` about world z."""
     return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))

@@ -7,6 +7,7 @@ node follows too: store the transition, evaluate when due, learn, checkpoint, fi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,13 +69,25 @@ class EvalResult:
         return evaluation_summary(self.returns, self.lengths, self.successes)
 
 
-def evaluate(env: gym.Env, policy: Any, episodes: int, seed: int | None = None) -> EvalResult:
+def evaluate(
+    env: gym.Env,
+    policy: Any,
+    episodes: int,
+    seed: int | None = None,
+    options: Sequence[dict[str, Any]] | None = None,
+) -> EvalResult:
     """`policy.act(obs_batch, deterministic=True)` for `episodes` full episodes, each reset with its
-    own seed (seed + i). `policy` is a SAC learner or a TrainingSession."""
+    own seed (seed + i) and, if given, its own reset options (`options[i]`: e.g. the block pose of a
+    placement grid). `policy` is a SAC learner or a TrainingSession."""
+    if options is not None and len(options) != episodes:
+        raise ValueError(f"{episodes} episodes need as many reset options, got {len(options)}")
     scaler = ActionScaler(env.action_space)
     tracker = EpisodeTracker()
     for episode in range(episodes):
-        obs, _ = env.reset(seed=None if seed is None else seed + episode)
+        obs, _ = env.reset(
+            seed=None if seed is None else seed + episode,
+            options=None if options is None else options[episode],
+        )
         record = None
         while record is None:
             action = policy.act(np.asarray(obs, dtype=np.float32)[None], deterministic=True)[0]

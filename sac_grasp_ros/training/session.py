@@ -36,6 +36,7 @@ import torch
 from sac_grasp_ros.atomic import atomic_write
 from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_checkpoint, load_demos, save_checkpoint
 from sac_grasp_ros.sac.checkpoint import BUFFER_FILE
+from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
 from sac_grasp_ros.training.config import TrainingConfig
@@ -83,8 +84,8 @@ class TrainingSession:
         self.restore_transport = restore_transport or (lambda counters: None)
         self.learning = config.learning
         self.sac: SAC | None = None
-        self.buffer: ReplayBuffer | None = None
-        self.demos: ReplayBuffer | None = None
+        self.buffer: ReplayBuffer | DeviceReplayBuffer | None = None
+        self.demos: ReplayBuffer | DeviceReplayBuffer | None = None
         self.anchor: DemoAnchor | None = None
         self.dims: tuple[int, int] | None = None  # (obs_dim, act_dim)
         self.env_steps = 0
@@ -123,7 +124,8 @@ class TrainingSession:
                     f"env dims (obs {obs_dim}, act {act_dim}) differ from the learner's {self.dims}"
                 )
             if self.demos is None and self.config.demo_file:  # the learner came from a checkpoint
-                self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+                demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+                self.demos = self.sac.device_source(demos, seed=self.config.seed)
             return
         if self.config.demo_file:  # checked against the env's dims: demos of another layout are refused
             self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
@@ -132,8 +134,10 @@ class TrainingSession:
                 f"{len(self.demos)} demonstration transitions from {self.config.demo_file}",
             )
         self.sac = SAC(obs_dim, act_dim, self.sac_config)
-        self.buffer = ReplayBuffer(self.sac_config.buffer_capacity, obs_dim, act_dim, seed=self.config.seed)
+        # On CUDA the buffer lives on the device (the captured update samples it there).
+        self.buffer = self.sac.make_buffer(self.sac_config.buffer_capacity, seed=self.config.seed)
         if self.demos is not None:
+            self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
             self._learn_from_demos()
         self.dims = (obs_dim, act_dim)  # last: a failed stage leaves the session unbuilt
 
@@ -319,18 +323,25 @@ class TrainingSession:
 
     # -- finishing -------------------------------------------------------------------------------
     def finish_due(self) -> bool:
-        """total_steps reached and every update owed for them done."""
+        """total_steps reached and every update owed for them done. A session configured not to learn
+        (testing a policy) has no training to wait for: its on_finish is due at once, so
+        `test.launch.py evaluate:=true` (on_finish evaluate_and_exit) evaluates and exits."""
+        if self.finished:
+            return False
+        if not self.config.learning:
+            return self.config.on_finish != "idle"
         total = self.config.total_steps
-        return bool(total) and not self.finished and self.env_steps >= total and self.updates_due() == 0
+        return bool(total) and self.env_steps >= total and self.updates_due() == 0
 
     def finish(self) -> str:
         """Stop learning, checkpoint, and say what comes next: "evaluate" (the final evaluation, of the
         best policy with keep_best), "exit" or "idle" (keep acting with the policy)."""
         self.finished, self.learning = True, False
-        ok, message = self.save()
         self.stages.append(f"finish@{self.env_steps}")
-        outcome = f"saved to {message}" if ok else f"failed: {message}"
-        self.log.info(f"reached total_steps={self.config.total_steps}: checkpoint {outcome}")
+        if self.config.learning:  # a policy under test is already on disk: nothing new to save
+            ok, message = self.save()
+            outcome = f"saved to {message}" if ok else f"failed: {message}"
+            self.log.info(f"reached total_steps={self.config.total_steps}: checkpoint {outcome}")
         if self.config.on_finish != "evaluate_and_exit":
             return self.config.on_finish
         self._select_best_policy()
@@ -372,7 +383,8 @@ class TrainingSession:
             }
         else:
             result = {"error": outcome if isinstance(outcome, str) else json.dumps(outcome)}
-        if self.config.result_file:
+        if self.config.result_file:  # a run directory no launcher made (ros2 launch) is made here
+            Path(self.config.result_file).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.config.result_file, json.dumps(result))
         return (0 if ok else 1), result
 
@@ -414,11 +426,13 @@ class TrainingSession:
         """Learner, replay buffer, counters and learning curve of a checkpoint; the running ones stay
         when it cannot be loaded (the reason comes back)."""
         try:
-            loaded = load_checkpoint(directory, device=self.sac_config.device)
+            loaded = load_checkpoint(
+                directory, device=self.sac_config.device, cuda_graph=self.sac_config.cuda_graph
+            )
             dims = (loaded.obs_dim, loaded.act_dim)
             if self.dims is not None and dims != self.dims:
                 raise ValueError(f"checkpoint has (obs, act) dims {dims}, the envs {self.dims}")
-            buffer = ReplayBuffer(loaded.config.buffer_capacity, *dims, seed=self.config.seed)
+            buffer = loaded.sac.make_buffer(loaded.config.buffer_capacity, seed=self.config.seed)
             buffer_note = "no buffer"
             if (loaded.path / BUFFER_FILE).exists():  # the directory read: maybe the `.old` twin
                 buffer.load(loaded.path / BUFFER_FILE)
@@ -427,6 +441,8 @@ class TrainingSession:
         except (OSError, ValueError) as error:  # CheckpointError is a ValueError
             return False, f"load from {directory} failed: {error}"
         self.sac, self.buffer, self.dims, self.sac_config = loaded.sac, buffer, dims, loaded.config
+        if self.demos is not None:
+            self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
         counters = loaded.counters
         self.env_steps = int(counters.get("env_steps", self.env_steps))
         self.scheduler = UpdateScheduler(
