@@ -13,13 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from browser import HeadlessChromium, chromium_path, free_port
+from reliability_helpers import wait_for
 
 TINY_CONFIG = """
 graph: {num_workers: 1, respawn_workers: false, seed: 3}
@@ -76,14 +75,9 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+def pause() -> None:
+    """Between two looks at the page: the browser needs the cores too."""
+    time.sleep(1.0)
 
 
 def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path: Path) -> None:
@@ -99,7 +93,7 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
     try:
         view_log = out / "logs" / "view.log"
         started = lambda: "live view at" in (view_log.read_text() if view_log.exists() else "")  # noqa: E731
-        wait_for(started, 120, "the view node")
+        wait_for(started, 120, "the view node", spin=lambda: time.sleep(1.0))
         assert f"live view: http://localhost:{port}" in (tmp_path / "launcher.log").read_text()
         browser = HeadlessChromium()
         browser.open(f"http://127.0.0.1:{port}/")
@@ -108,18 +102,23 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
             match = re.search(r"training: (\d+) env steps, (\d+) episodes", browser.text())
             return match if match and int(match.group(2)) >= 3 else None
 
-        numbers = wait_for(training_numbers, 240, "three episodes in the page's training summary")
+        wait_for(
+            lambda: training_numbers() is not None, 240, "three episodes in the page's summary", spin=pause
+        )
+        numbers = training_numbers()
         text = browser.text()
         joints = re.search(r"joints \(rad\): ([+-]\d\.\d\d, ){6}[+-]\d\.\d\d", text)
         assert "worker_0" in text and joints, text
         assert int(numbers.group(1)) > 0
-        wait_for(lambda: "evaluation: none yet" not in browser.text(), 240, "a periodic evaluation result")
+        wait_for(
+            lambda: "evaluation: none yet" not in browser.text(), 240, "a periodic evaluation", spin=pause
+        )
 
-        strokes = wait_for(lambda: max(browser.evaluate(CHART_PIXELS) or [0]) > 30, 30, "the return curve")
-        assert strokes
+        wait_for(lambda: max(browser.evaluate(CHART_PIXELS) or [0]) > 30, 30, "the return curve", spin=pause)
         # The page fades its scene in once the meshes are there: screenshots until the arm shows.
         shot = tmp_path / "view.png"
-        wait_for(lambda: arm_pixels(browser.screenshot(shot)) > 500, 60, "the arm's red in a screenshot", 2.0)
+        arm_shown = lambda: arm_pixels(browser.screenshot(shot)) > 500  # noqa: E731
+        wait_for(arm_shown, 60, "the arm's red in a screenshot", spin=lambda: time.sleep(2.0))
 
         # `sac-grasp view` attaches a second page to the graph already running, over ROS alone.
         second = free_port()
@@ -127,9 +126,9 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
         attach += ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
         viewer = subprocess.Popen(attach, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
         browser.open(f"http://127.0.0.1:{second}/")
-        wait_for(lambda: "joints (rad): " in browser.text(), 120, "the attached view's worker state")
+        wait_for(lambda: "joints (rad): " in browser.text(), 120, "the attached view's worker", spin=pause)
         numbers_again = lambda: re.search(r"training: [1-9]\d* env steps", browser.text())  # noqa: E731
-        wait_for(numbers_again, 120, "its training numbers")
+        wait_for(lambda: numbers_again() is not None, 120, "its training numbers", spin=pause)
     finally:
         if browser is not None:
             browser.close()
