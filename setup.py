@@ -40,6 +40,8 @@ setup(
             "sim_node = sac_grasp_ros.nodes.sim_node:main",
             "agent_node = sac_grasp_ros.nodes.agent_node:main",
             "policy_node = sac_grasp_ros.nodes.policy_node:main",
+            "recorder_node = sac_grasp_ros.nodes.recorder_node:main",
+            "view_node = sac_grasp_ros.nodes.view_node:main",
         ],
     },
 )

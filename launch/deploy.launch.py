@@ -23,6 +23,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "command_topic", default_value="", description="velocity controller topic (empty: config)"
             ),
+            *launch_support.view_arguments(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "deploy")),
         ]
     )

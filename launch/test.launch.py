@@ -26,6 +26,13 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "eval_episodes", default_value="", description="episodes to evaluate (empty: from the config)"
             ),
+            DeclareLaunchArgument(
+                "video", default_value="", description="directory for a GIF of each evaluation episode"
+            ),
+            DeclareLaunchArgument(
+                "record", default_value="", description="directory for an MCAP recording of the workers"
+            ),
+            *launch_support.view_arguments(),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "test")),
         ]

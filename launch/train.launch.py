@@ -34,6 +34,7 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="episodes of the final evaluation (empty: from the config)",
             ),
+            *launch_support.view_arguments(),
             launch_support.output_argument(),
             OpaqueFunction(function=lambda context: launch_support.graph_actions(context, "train")),
         ]

@@ -30,6 +30,14 @@ if command -v dpkg >/dev/null 2>&1; then
   fi
 fi
 
+# Chromium: the live view's browser test loads the page in it, headless. Optional: a failed install
+# only makes that test skip (saying why), so it never stops the setup.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup: installing chromium (headless browser for the live view's test)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+    echo "setup: could not install chromium; the browser test will skip" >&2
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
   if ! "$python_bin" -m venv "$venv"; then
     echo "setup: 'python3 -m venv' failed; on Debian run: apt-get install python3-venv" >&2

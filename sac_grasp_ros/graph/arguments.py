@@ -23,16 +23,23 @@ from sac_grasp_ros.graph.prepare import prepare_training
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
 
 SHIPPED_POLICY = "sawyer_grasp_sac"
+RECORDING_FILE = "evaluation.mcap"
+VIEW_PORT = 8080
+"""default HTTP port of the live view (`--view`)"""
+"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
 """directory under models/ holding the shipped trained policy checkpoint"""
 
 ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "train": (
         "config", "num_workers", "seed", "step_mode", "first_index", "remote_workers", "total_steps",
-        "eval_episodes", "out",
+        "eval_episodes", "out", "view", "view_port",
     ),
-    "test": ("config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out"),
+    "test": (
+        "config", "num_workers", "seed", "step_mode", "policy", "evaluate", "eval_episodes", "out", "video",
+        "record", "view", "view_port",
+    ),
     "worker": ("config", "num_workers", "seed", "step_mode", "first_index"),
-    "deploy": ("config", "num_workers", "seed", "step_mode", "policy", "command_topic"),
+    "deploy": ("config", "num_workers", "seed", "step_mode", "policy", "command_topic", "view", "view_port"),
 }  # fmt: skip
 """The arguments each role reads (each launch file declares these); the others do not apply to it."""
 
@@ -74,6 +81,14 @@ class LaunchArguments:
     demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
     step_mode: str | None = None
     """simulator step_mode override (lockstep or realtime)"""
+    video: str | None = None
+    """test: directory for a GIF of each evaluation episode (the simulators' video_dir)"""
+    view: bool = False
+    """train, test, deploy: also start the live browser view (view_node)"""
+    view_port: int | None = None
+    """HTTP port of the live view (default VIEW_PORT)"""
+    record: str | None = None
+    """test: directory for an MCAP recording of the workers' topics (a recorder node), RECORDING_FILE"""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -164,6 +179,8 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
             )
         # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
         sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+    if args.role == "test" and args.video:
+        sim_overrides["video_dir"] = str(Path(args.video).resolve())
     if args.role == "test":
         agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
         if args.evaluate:
@@ -185,4 +202,11 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
             specs[-1].parameters.update(preparation.agent_overrides())  # the agent is the last node
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
+    if args.view and args.role in ("train", "test", "deploy"):
+        port = VIEW_PORT if args.view_port is None else args.view_port
+        specs.append(NodeSpec("view_node", "view", "/", {"port": port}, respawn=True, respawn_delay=2.0))
+    if args.role == "test" and args.record:
+        workers = ",".join(s.namespace.strip("/") for s in specs if s.executable == "sim_node")
+        path = str(Path(args.record).resolve() / RECORDING_FILE)
+        specs.insert(0, NodeSpec("recorder_node", "recorder", "/", {"path": path, "workers": workers}))
     return specs

@@ -237,6 +237,16 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     return actions
 
 
+def view_arguments() -> list[Any]:
+    """The live browser view's launch arguments (train, test, deploy): view:=true starts view_node."""
+    from launch.actions import DeclareLaunchArgument
+
+    return [
+        DeclareLaunchArgument("view", default_value="", description="true: start the live browser view too"),
+        DeclareLaunchArgument("view_port", default_value="", description="HTTP port of the view (8080)"),
+    ]
+
+
 def common_arguments(default_config: str) -> list[Any]:
     """Launch arguments every launch file declares (each with a description); the overrides default to
     empty, the config's value, as the options of `sac-grasp` do."""

@@ -34,7 +34,7 @@ from typing import IO, Any
 import yaml
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, VIEW_PORT, LaunchArguments, node_specs
 from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
 
@@ -59,6 +59,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--timeout", type=float, default=0.0, help="give up after this many seconds (0: never)"
     )
     parser.add_argument("--step-mode", choices=("lockstep", "realtime"), help="simulator step_mode override")
+    if role != "worker":
+        parser.add_argument(
+            "--view", action="store_true", help="serve the live view in a browser (view_node)"
+        )
+        parser.add_argument("--view-port", type=int, help="HTTP port of the live view (default 8080)")
     if role == "train":
         parser.add_argument(
             "--quick", action="store_true", help="short run on config/train_quick.yaml (README)"
@@ -82,6 +87,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
         )
         parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
+        parser.add_argument("--video", metavar="DIR", help="write a GIF of each evaluation episode to DIR")
+        parser.add_argument("--record", metavar="DIR", help="record worker topics to DIR/evaluation.mcap")
     elif role == "deploy":
         parser.add_argument(
             "--policy",
@@ -279,6 +286,10 @@ def main(argv: list[str]) -> int:
         f"[launcher] {args.role}: {names}; output in {out} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')})",
         file=sys.stderr,
     )
+    if getattr(args, "view", False):
+        port = run.view_port or VIEW_PORT
+        where = f"if taken, the next free port: see {out}/logs/view.log"
+        print(f"[launcher] live view: http://localhost:{port} ({where})", file=sys.stderr)
     started = time.monotonic()
     code = 0
     result_line = None

@@ -59,6 +59,15 @@ def make_executor(node: Node, kind: str | None = None) -> Any:
     return executor
 
 
+def spin_until(node: Node, stop: Callable[[], bool] = lambda: False, period: float = 0.1) -> Any:
+    """The plain node loop: spin (make_executor's executor) until rclpy shuts down or `stop()`;
+    returns the executor, for a node that still takes what is queued after a stop."""
+    executor = make_executor(node)
+    while rclpy.ok() and not stop():
+        executor.spin_once(timeout_sec=period)
+    return executor
+
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

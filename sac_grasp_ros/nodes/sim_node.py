@@ -30,6 +30,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,8 @@ from sac_grasp_ros.nodes.common import (
     STEP_QOS,
     STEP_TOPIC,
     StartupError,
-    make_executor,
     run_node,
+    spin_until,
 )
 from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
@@ -80,6 +81,10 @@ class SimNodeSettings:
     an audit trail of what this worker produced (tests compare it with the agent's replay buffer).
     Rows are also appended, as they are published, to `<record_steps>.stream` (raw float64, one
     protocol row after the other, every process start appending): that copy survives a SIGKILL"""
+    video_dir: str = ""
+    """directory receiving a GIF of every episode this worker finishes after its first `reset` request
+    (an evaluation starts with one; `sac-grasp test --video DIR`); rendered off-screen (MUJOCO_GL=egl
+    unless set) as the episode runs, so each step costs a render: for evaluations, not training"""
     fault_injection: bool = False
     """offer ~/inject_nan and ~/inject_explosion (std_srvs/Trigger), which corrupt the physics state
     before the next step, to test the divergence guard through the real node (never on a robot)"""
@@ -110,6 +115,8 @@ class SimNode(Node):
             env_values = declare_dataclass(self, GraspEnvConfig)
             self.settings = SimNodeSettings(**declare_dataclass(self, SimNodeSettings))
             self.settings.validate()
+            if self.settings.video_dir:  # off-screen rendering; read when mujoco is first imported
+                os.environ.setdefault("MUJOCO_GL", "egl")
             self.env_config, self.env = self._make_env(env_values)
         except (ValueError, TypeError) as error:
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
@@ -136,6 +143,8 @@ class SimNode(Node):
             self.record_stream = open(f"{self.settings.record_steps}.stream", "ab")  # noqa: SIM115
         self.pending_fault: str | None = None
         self.nan_resets = 0
+        self.video = self._make_video()
+        self.video_on = False  # from the first reset request: the episodes a controller runs
 
         layout = MultiArrayLayout()
         layout.dim = [
@@ -161,6 +170,13 @@ class SimNode(Node):
             f"ready: {self.settings.step_mode} mode, obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
             f"session={self.session}"
         )
+
+    def _make_video(self) -> Any:
+        if not self.settings.video_dir:
+            return None
+        from sac_grasp_ros.recording.video import EpisodeVideo
+
+        return EpisodeVideo(self.env.unwrapped.scene.model)
 
     @staticmethod
     def _make_env(config_values: dict[str, Any]) -> tuple[GraspEnvConfig, Any]:
@@ -242,6 +258,9 @@ class SimNode(Node):
                 f"nan_reset: the simulation diverged at episode {self.episode} step {self.step_index}; "
                 f"episode ended and scene reset ({self.nan_resets} so far)"
             )
+        self._capture_frame()
+        if terminated or truncated:  # written before the agent hears of the end: a test's evaluation
+            self._save_video()  # may be followed at once by the launcher's SIGTERM
         self._publish_step(
             obs, float(reward), bool(terminated), bool(truncated), success, self.held_action, aborted
         )
@@ -257,12 +276,38 @@ class SimNode(Node):
         self.last_success = False
         zero = np.zeros(self.act_dim, dtype=np.float32)
         self._publish_step(obs, 0.0, False, False, False, zero)
+        self._capture_frame()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.video is not None:  # the cut episode is not written; the ones from here on are
+            self.video.discard()
+            self.video_on = True
         self._reset_episode()
         response.success = True
         response.message = json.dumps({"session": self.session, "episode": self.episode})
         return response
+
+    # -- video -----------------------------------------------------------------------------------
+    def _capture_frame(self) -> None:
+        if self.video is None or not self.video_on:
+            return
+        success = " SUCCESS" if self.last_success else ""
+        caption = (
+            f"{self.get_namespace().strip('/') or 'sim'} ep {self.episode} step {self.step_index} "
+            f"return {self.episode_return:.2f}{success}"
+        )
+        self.video.capture(self.env.unwrapped.scene.data, caption)
+
+    def _save_video(self) -> None:
+        if self.video is None or not self.video.frames:
+            return
+        name = f"{self.get_namespace().strip('/').replace('/', '_') or 'sim'}_episode_{self.episode:04d}.gif"
+        path = Path(self.settings.video_dir) / name
+        try:
+            self.video.save(path, 1.0 / float(self.env_config.control_period))
+        except OSError as error:  # a full disk or a bad directory costs the video, not the worker
+            self.video.discard()
+            self.get_logger().error(f"could not write {path}: {error}")
 
     # -- publishing ------------------------------------------------------------------------------
     def _publish_step(
@@ -363,14 +408,12 @@ class SimNode(Node):
 
     # -- loop ------------------------------------------------------------------------------------
     def loop(self) -> int:
-        import rclpy
-
-        executor = make_executor(self)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+        spin_until(self)
         return 0
 
     def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
         if self.record_stream is not None:
             self.record_stream.close()
         if self.recorded is not None:

@@ -1,0 +1,1 @@
+"""ROS-free recording of episodes: videos rendered off-screen (`video`), MCAP files (`mcap_writer`)."""
