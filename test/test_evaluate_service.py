@@ -35,39 +35,34 @@ def _text(path: Path) -> str:
 
 
 def test_concurrent_callers_share_the_running_evaluation(ros_env: dict[str, str], tmp_path: Path):
-    """The launcher's call starts an evaluation; two clients that call while it runs are not refused:
-    they get that evaluation's result, so all three answers are the same JSON."""
+    """`sac-grasp test` and two independent clients (an operator, a dashboard) call /evaluate at once:
+    none is refused; the first call starts an evaluation and the others get its result, so all three
+    answers are the same JSON, and only one evaluation ran."""
     out = tmp_path / "test"
+    # The clients start first and wait for /evaluate to come up; the launcher's own call comes at about
+    # the same moment. Realtime stepping (test.yaml): 5 episodes take seconds, so the calls overlap.
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, "240"], env=ros_env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
     launcher = subprocess.Popen(
         [sys.executable, "-m", "sac_grasp_ros.cli", "test", "--eval-episodes", "5", "--seed", "3",
          "--domain-id", ros_env["ROS_DOMAIN_ID"], "--out", str(out)],
         env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     agent_log = out / "logs" / "agent_node.log"
-    clients: list[subprocess.Popen] = []
     try:
-        # Realtime stepping (test.yaml): 5 episodes take seconds, so callers arriving now overlap it.
-        wait_for(
-            lambda: "service evaluation of 5 episodes started" in _text(agent_log), 120, "the evaluation"
-        )
-        clients = [
-            subprocess.Popen(
-                [sys.executable, "-c", CLIENT, "120"],
-                env=ros_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
         answers = []
         for client in clients:
-            stdout, stderr = client.communicate(timeout=180)
+            stdout, stderr = client.communicate(timeout=300)
             assert client.returncode == 0, stderr
             ok, message = json.loads(stdout.strip().splitlines()[-1])
-            assert ok, message
+            assert ok, message + _text(agent_log)[-3000:]
             answers.append(json.loads(message))
-        stdout, stderr = launcher.communicate(timeout=180)
+        stdout, stderr = launcher.communicate(timeout=300)
     finally:
         for process in (launcher, *clients):
             if process.poll() is None:

@@ -50,6 +50,8 @@ from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.session import TrainingSession
 
+REPLY_LINGER = 0.3
+"""s the agent stays up after its last /evaluate replies, so a reliable reply is delivered, not dropped"""
 POOL_RUNTIME_SETTABLE = {"eval_timeout"}
 """WorkerPoolSettings parameters that take effect when changed at run time"""
 RUNTIME_SETTABLE = {
@@ -112,6 +114,7 @@ class AgentNode(Node):
         self.eval_resets_sent = 0.0
         self.stall_resets: dict[str, Future] = {}
         self.exit_code: int | None = None
+        self.stop_requested = False  # SIGINT/SIGTERM: the loop ends, waiting callers are answered
         try:
             self.session.start()  # load_on_start (deployment) or resume
         except (ValueError, OSError) as error:
@@ -356,7 +359,7 @@ class AgentNode(Node):
     def loop(self) -> int:
         executor = common.make_executor(self)
         last_match = 0.0
-        while rclpy.ok() and self.exit_code is None:
+        while rclpy.ok() and self.exit_code is None and not self.stop_requested:
             executor.spin_once(timeout_sec=0.0 if self.session.updates_due() > 0 else 0.02)
             now = time.monotonic()
             if now - last_match > 0.1:
@@ -367,13 +370,22 @@ class AgentNode(Node):
             self._handle_eval(now)
             self._handle_stalls(now)
             self._publish_progress()
+        if self.eval_future is not None and not self.eval_future.done():
+            self.eval_future.set_result((False, "agent shutting down"))
         self._answer_waiting_callers(executor)
         return self.exit_code or 0
 
     def _answer_waiting_callers(self, executor: Any, grace: float = 2.0) -> None:
-        """/evaluate callers that joined the final evaluation get its result before the node exits."""
+        """Every /evaluate caller gets its answer before the node exits: those that joined the final
+        evaluation, and those that shared one whose first caller (`sac-grasp test`) stops the graph
+        as soon as it has its own answer. Stops are graceful (the context is still up here)."""
+        if not self.eval_callers:
+            return
         deadline = time.monotonic() + grace
         while rclpy.ok() and self.eval_callers and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        linger = time.monotonic() + REPLY_LINGER  # the replies are sent; let DDS deliver them
+        while rclpy.ok() and time.monotonic() < min(linger, deadline):
             executor.spin_once(timeout_sec=0.05)
 
     def close(self) -> None:
@@ -386,7 +398,7 @@ class AgentNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return common.run_node(AgentNode, args)
+    return common.run_node(AgentNode, args, graceful_stop=True)
 
 
 if __name__ == "__main__":

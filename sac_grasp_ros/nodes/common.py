@@ -101,7 +101,8 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, graceful
     """Init rclpy, build the node, run its `loop()`, and shut down cleanly on SIGINT/SIGTERM.
 
     `graceful_stop`: a signal only sets the node's `stop_requested` (its loop must end on it), so the
-    context is still up in `close()`: policy_node sends a last zero command there. Otherwise rclpy's
+    context is still up after the loop: policy_node sends a last zero command, the agent answers its
+    waiting /evaluate callers. Otherwise rclpy's
     handlers shut the context down and `loop()` ends with an exception.
 
     This is a process's main: the stop signals stay ignored after it returns (the process exits), so

@@ -10,6 +10,11 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 
+DISCOVERY_SETTLE = 1.0
+"""s between seeing /evaluate and calling it: the client sees the server before the server has matched
+the client's reply reader, and a reply sent before that match is lost (the call then never returns;
+seen with several callers at a graph's start)"""
+
 
 def call_evaluate(timeout: float, interrupted: Any = lambda: False) -> tuple[bool, str]:
     """Call /evaluate from this process as a small rclpy client (`sac-grasp test`); the caller has
@@ -27,6 +32,9 @@ def call_evaluate(timeout: float, interrupted: Any = lambda: False) -> tuple[boo
             if time.monotonic() > deadline or interrupted():
                 return False, "/evaluate did not come up"
             executor.spin_once(timeout_sec=0.1)
+        settle = time.monotonic() + DISCOVERY_SETTLE
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.05)
         future = client.call_async(Trigger.Request())
         while not future.done():
             if time.monotonic() > deadline or interrupted():
