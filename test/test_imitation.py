@@ -120,7 +120,8 @@ def test_record_demos_subcommand(tmp_path: Path, capsys):
     out = tmp_path / "demos.npz"
     assert cli.main(["record-demos", str(out), "--episodes", "1", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["episodes"] == 1 and len(load_demos(out, 29, 7)) == printed["transitions"]
+    # Default config/train.yaml: its symmetric observation (30 values).
+    assert printed["episodes"] == 1 and len(load_demos(out, 30, 7)) == printed["transitions"]
     assert cli.main(["record-demos", str(out), "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
 
