@@ -108,7 +108,7 @@ def test_record_scripted_demos_uses_sim_node_parameters(tmp_path: Path):
     params = node_parameters(load_config(paths.config_file("train")), "sim_node")
     stats = record_scripted_demos(params, episodes=2, seed=4, path=tmp_path / "d.npz")
     assert stats.episodes == 2 and stats.successes == 2
-    demos = load_demos(tmp_path / "d.npz", obs_dim=29, act_dim=7)  # extended observation of train.yaml
+    demos = load_demos(tmp_path / "d.npz", obs_dim=30, act_dim=7)  # symmetric observation of train.yaml
     assert len(demos) == stats.transitions
     with pytest.raises(ValueError, match="episodes"):
         record_scripted_demos(params, episodes=0, seed=4, path=tmp_path / "e.npz")
@@ -120,7 +120,8 @@ def test_record_demos_subcommand(tmp_path: Path, capsys):
     out = tmp_path / "demos.npz"
     assert cli.main(["record-demos", str(out), "--episodes", "1", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["episodes"] == 1 and len(load_demos(out, 29, 7)) == printed["transitions"]
+    # Default config/train.yaml: its symmetric observation (30 values).
+    assert printed["episodes"] == 1 and len(load_demos(out, 30, 7)) == printed["transitions"]
     assert cli.main(["record-demos", str(out), "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
 
@@ -130,7 +131,7 @@ def test_graph_demos_are_recorded_with_the_config_and_validated(tmp_path: Path):
     config["graph"]["demos"] = {"episodes": 2}
     path, stats = record_config_demos(config, tmp_path, {"seed": 3})
     assert stats["seed"] == DEMO_SEED_OFFSET + 3 and stats["episodes"] == 2
-    assert len(load_demos(path, 29, 7)) == stats["transitions"]
+    assert len(load_demos(path, 30, 7)) == stats["transitions"]
     config["graph"]["demos"] = None
     assert record_config_demos(config, tmp_path) is None
     for bad, message in (
@@ -146,7 +147,7 @@ def test_graph_demos_are_recorded_with_the_config_and_validated(tmp_path: Path):
 
 def test_trained_policies_carry_the_workers_env_settings(tmp_path: Path):
     """env.yaml written by the launcher and kept in checkpoints: `sac-grasp test` then feeds the policy
-    the observation it was trained on (the recipe's 29 values, not the default 17)."""
+    the observation it was trained on (the recipe's 30 values, not the default 17), on rotated blocks."""
     from sac_grasp_ros.envs.config import read_env_config
     from sac_grasp_ros.sac import load_checkpoint, save_checkpoint
 
@@ -154,7 +155,8 @@ def test_trained_policies_carry_the_workers_env_settings(tmp_path: Path):
     sac = SAC(OBS, ACT, small_config())
     checkpoint = save_checkpoint(tmp_path / "ckpt", sac, extra_files={"env.yaml": env_file.read_bytes()})
     settings = read_env_config(None, checkpoint)
-    assert (settings.observation, settings.reward, settings.random_target) == ("extended", "shaped", True)
+    assert (settings.observation, settings.reward, settings.random_target) == ("symmetric", "shaped", True)
+    assert settings.target_yaw_range == 45.0
     assert load_checkpoint(checkpoint).obs_dim == OBS
     with pytest.raises(ValueError, match="plain name"):
         save_checkpoint(tmp_path / "bad", sac, extra_files={"../escape.yaml": b""})

@@ -108,13 +108,16 @@ def test_action_scaler_maps_unit_box_to_env_bounds() -> None:
     np.testing.assert_allclose(scaler.to_env(np.array([5.0, -5.0])), [2.0, 0.0])  # clipped
 
 
-def test_the_shipped_policys_older_curve_layout_still_loads() -> None:
-    """The agent node used to store `length` and 0-based episodes without wall time."""
-    from sac_grasp_ros.paths import models_dir
-    from sac_grasp_ros.sac import load_checkpoint
-
-    arrays = load_checkpoint(models_dir() / "sawyer_grasp_sac").curve
-    assert "length" in arrays and "episode_length" not in arrays  # the layout this test is about
+def test_the_older_curve_layout_still_loads() -> None:
+    """The agent node used to store `length` and 0-based episodes without wall time (the layout of
+    the policy shipped before issue 14, whose first five episodes these are)."""
+    arrays = {  # rounded; env_steps count all four workers' steps
+        "episode": np.arange(5, dtype=np.int64),
+        "episode_return": np.array([-2.2936, -3.9433, 0.6830, -8.7163, 2.4463]),
+        "success": np.ones(5),
+        "length": np.array([31, 32, 29, 35, 28], dtype=np.int64),
+        "env_steps": np.array([122, 125, 243, 259, 355], dtype=np.int64),
+    }
     curve = LearningCurve.from_arrays(arrays)
     assert len(curve) == len(arrays["episode_return"]) > 0
     assert curve.records[0].episode == 1 and curve.records[-1].episode == len(curve)

@@ -16,17 +16,20 @@ from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
 
 SHIPPED = paths.models_dir() / SHIPPED_POLICY
 EVAL_EPISODES = 20
-MIN_SUCCESS_RATE = 0.8
-"""Measured 0.95-1.0 in-process over 100 episodes; 0.8 over 20 leaves room for sampling noise only."""
+MIN_SUCCESS_RATE = 0.75
+"""Rotated blocks (yaw in [-45, 45] degrees): measured 0.94 over 100 fresh episodes through the graph
+(its training run's final evaluation), 0.97 over 100 with `sac-grasp test` (seed 100) and 0.95 over
+100 random placements in-process (`sac-grasp evaluate`); 0.75 over 20 leaves room for sampling noise
+only (P(<= 14 of 20) ~ 0.1 % at 0.94)."""
 
 
 def test_shipped_policy_carries_its_task_settings() -> None:
     settings = yaml.safe_load((SHIPPED / ENV_CONFIG_FILE).read_text())
     config = GraspEnvConfig.from_dict(settings)
-    assert config.observation == "extended"
-    assert policy_env_settings(SHIPPED)["observation"] == "extended"
+    assert config.observation == "symmetric" and config.target_yaw_range == 45.0  # rotated blocks
+    assert policy_env_settings(SHIPPED)["observation"] == "symmetric"
     meta = json.loads((SHIPPED / "checkpoint.json").read_text())
-    assert meta["obs_dim"] == 29 and meta["act_dim"] == 7
+    assert meta["obs_dim"] == 30 and meta["act_dim"] == 7
     assert not (SHIPPED / "buffer.npz").exists(), "ship weights and config only"
 
 
