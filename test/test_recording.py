@@ -14,8 +14,9 @@ import pytest
 from browser import free_port
 from rosbags.highlevel import AnyReader
 
+from sac_grasp_ros import paths
 from sac_grasp_ros.graph import protocol
-from sac_grasp_ros.graph.arguments import RECORDING_FILE
+from sac_grasp_ros.graph.arguments import RECORDING_FILE, SHIPPED_POLICY
 from sac_grasp_ros.nodes.common import STEP_QOS
 from sac_grasp_ros.recording.mcap_file import message_definition
 from sac_grasp_ros.view.page import LivePage
@@ -65,7 +66,8 @@ def test_sac_grasp_test_record_reads_back_with_rosbags(ros_env: dict[str, str], 
     steps = messages["/worker_0/step"]
     labels = [d.label for d in steps[0].layout.dim]
     assert labels[:3] == ["session", "episode", "step"], labels
-    act_dim, obs_dim = 7, 29  # the shipped policy: joint velocities, extended observation
+    shipped = json.loads((paths.models_dir() / SHIPPED_POLICY / "checkpoint.json").read_text())
+    act_dim, obs_dim = shipped["act_dim"], shipped["obs_dim"]  # what the shipped policy's workers send
     decoded = [protocol.decode(np.asarray(m.data), act_dim, obs_dim) for m in steps]
     ended = [m for m in decoded if m.terminated or m.truncated]
     assert len(ended) >= episodes
