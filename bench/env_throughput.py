@@ -6,7 +6,7 @@ Episodes alternate between the two loops one by one, so the noise of other proce
 hits both alike; the ratio is the median over episode pairs of raw time / env time. The first round
 checks that both loops end in the same physical state. Prints a human line and a JSON line.
 
-    python bench/env_throughput.py [--steps 2000] [--rounds 3] [--observation original|extended]
+    python bench/env_throughput.py [--steps 2000] [--rounds 3] [--observation original|extended|symmetric]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 import mujoco
 import numpy as np
 
+from sac_grasp_ros.envs.config import OBSERVATIONS
 from sac_grasp_ros.envs.grasp_env import GraspEnv
 
 EPISODE_STEPS = 100
@@ -69,7 +70,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--steps", type=int, default=2000, help="env steps per round (episodes of 100)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--observation", choices=("original", "extended"), default="original")
+    parser.add_argument("--observation", choices=OBSERVATIONS, default="original")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
