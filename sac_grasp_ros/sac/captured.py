@@ -16,7 +16,7 @@ from typing import Protocol
 
 import torch
 
-from sac_grasp_ros.sac.config import SACConfig
+from sac_grasp_ros.sac.config import CUDA_GRAPH_SETTINGS, SACConfig
 from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.replay import ReplayBatch
 
@@ -33,7 +33,6 @@ class Learner(Protocol):
 
 WARMUP_UPDATES = 3
 """eager updates on a side stream before capture: optimiser state and kernels initialised"""
-CUDA_GRAPH_SETTINGS = ("auto", "off", "eager")
 
 
 def update_path(setting: str, device: torch.device) -> str:

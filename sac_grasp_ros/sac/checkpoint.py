@@ -25,6 +25,7 @@ from sac_grasp_ros.atomic import fsync_directory, temporary_sibling, write_synce
 from sac_grasp_ros.curve_csv import curve_csv
 from sac_grasp_ros.sac.agent import SAC
 from sac_grasp_ros.sac.config import SACConfig
+from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.replay import ReplayBuffer, read_npz
 
 CHECKPOINT_FORMAT = "sac_grasp_ros.checkpoint/1"
@@ -65,7 +66,7 @@ class LoadedCheckpoint:
 def save_checkpoint(
     path: str | os.PathLike,
     sac: SAC,
-    buffer: ReplayBuffer | None = None,
+    buffer: ReplayBuffer | DeviceReplayBuffer | None = None,
     counters: Mapping[str, int | float] | None = None,
     curve: Mapping[str, np.ndarray] | None = None,
     extra_files: Mapping[str, bytes] | None = None,
@@ -119,7 +120,7 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | os.PathLike,
     sac: SAC | None = None,
-    buffer: ReplayBuffer | None = None,
+    buffer: ReplayBuffer | DeviceReplayBuffer | None = None,
     device: str | None = None,
     cuda_graph: str | None = None,
 ) -> LoadedCheckpoint:

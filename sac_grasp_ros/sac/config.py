@@ -6,6 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+CUDA_GRAPH_SETTINGS = ("auto", "off", "eager")
+"""SACConfig.cuda_graph values (the update path, see captured.update_path)"""
+
 
 @dataclass
 class SACConfig:
@@ -107,7 +110,7 @@ class SACConfig:
             raise ValueError(f"SACConfig.learning_starts must be >= 0, got {self.learning_starts!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"SACConfig.device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if self.cuda_graph not in ("auto", "off", "eager"):
+        if self.cuda_graph not in CUDA_GRAPH_SETTINGS:
             raise ValueError(f"SACConfig.cuda_graph must be auto, off or eager, got {self.cuda_graph!r}")
         if self.torch_threads < 0:
             raise ValueError(f"SACConfig.torch_threads must be >= 0, got {self.torch_threads!r}")

@@ -44,20 +44,13 @@ class DeviceReplayBuffer(TransitionRing):
     def __init__(
         self, capacity: int, obs_dim: int, act_dim: int, device: torch.device | str, seed: int | None = None
     ) -> None:
-        if capacity < 1 or obs_dim < 1 or act_dim < 1:
-            raise ValueError(
-                "DeviceReplayBuffer needs capacity, obs_dim, act_dim >= 1, "
-                f"got {capacity}, {obs_dim}, {act_dim}"
-            )
-        self.capacity, self.obs_dim, self.act_dim = int(capacity), int(obs_dim), int(act_dim)
+        super().__init__(capacity, obs_dim, act_dim)
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
         else:
             self.generator.manual_seed(int(seed) % 2**63)
-        self.position = 0
-        self.size = 0
         self.generation = 0
         """bumped when `load` replaces the sampler state: a captured graph of this buffer is re-captured"""
         # Rows past `size` are never read, so the storage need not be zeroed.

@@ -134,11 +134,15 @@ class TransitionRing:
     """Ring bookkeeping shared by the host `ReplayBuffer` and the `DeviceReplayBuffer`: validation,
     wrap-around, only the newest `capacity` rows kept. Subclasses store rows in `_write`."""
 
-    capacity: int
-    obs_dim: int
-    act_dim: int
-    position: int
-    size: int
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
+        if capacity < 1 or obs_dim < 1 or act_dim < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs capacity, obs_dim, act_dim >= 1, "
+                f"got {capacity}, {obs_dim}, {act_dim}"
+            )
+        self.capacity, self.obs_dim, self.act_dim = int(capacity), int(obs_dim), int(act_dim)
+        self.position = 0
+        self.size = 0
 
     def __len__(self) -> int:
         return self.size
@@ -190,16 +194,8 @@ class ReplayBuffer(TransitionRing):
     """Fixed-capacity ring buffer with uniform sampling from its own seeded generator."""
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int | None = None) -> None:
-        if capacity < 1 or obs_dim < 1 or act_dim < 1:
-            raise ValueError(
-                f"ReplayBuffer needs capacity, obs_dim, act_dim >= 1, got {capacity}, {obs_dim}, {act_dim}"
-            )
-        self.capacity = int(capacity)
-        self.obs_dim = int(obs_dim)
-        self.act_dim = int(act_dim)
+        super().__init__(capacity, obs_dim, act_dim)
         self.rng = np.random.default_rng(seed)
-        self.position = 0
-        self.size = 0
         self.arrays = {
             name: np.zeros((self.capacity, *shape), dtype=TRANSITION_FIELDS[name])
             for name, shape in transition_shapes(self.obs_dim, self.act_dim).items()
