@@ -99,7 +99,11 @@ def save_checkpoint(
             "act_dim": sac.act_dim,
             "config": sac.config.to_dict(),
             "counters": {"num_updates": sac.num_updates, **counters},
-            "files": {name: text for name, text in CHECKPOINT_FILES.items() if name != BUFFER_FILE or buffer},
+            "files": {
+                name: text
+                for name, text in CHECKPOINT_FILES.items()
+                if name != BUFFER_FILE or buffer is not None
+            },
         }
         write_synced(temporary / META_FILE, lambda file: file.write(json.dumps(meta, indent=2).encode()))
         write_synced(temporary / LEARNER_FILE, lambda file: torch.save(sac.state_dict(), file))

@@ -353,7 +353,10 @@ class TrainingSession:
         if not self.config.keep_best or self.periodic.best_env_steps < 0:
             return
         try:
-            self.sac = load_checkpoint(self.best_dir()).sac
+            best = load_checkpoint(
+                self.best_dir(), device=self.sac_config.device, cuda_graph=self.sac_config.cuda_graph
+            )
+            self.sac = best.sac
         except (OSError, ValueError) as error:
             self.log.error(f"keep_best: {error}; the final policy is evaluated instead")
             return
