@@ -71,7 +71,7 @@ class _Actor:
 
 def load_policy(policy: str | Path) -> tuple[Any, GraspEnvConfig]:
     """(actor, the env settings it was trained with) for a checkpoint directory or an exported
-    TorchScript file; for `scripted`, (None, defaults): its actor needs the env (`_scripted_actor`).
+    TorchScript file; for `scripted`, (None, defaults): its actor needs the env (`scripted_actor`).
     Raises ValueError saying what is wrong."""
     if str(policy) == SCRIPTED:
         return None, GraspEnvConfig()
@@ -115,7 +115,8 @@ def _trained_dir(policy_file: Path) -> Path:
     return Path(source) if isinstance(source, str) and Path(source).is_dir() else policy_file.parent
 
 
-def _scripted_actor(env: Any) -> _Actor:
+def scripted_actor(env: Any) -> _Actor:
+    """The Jacobian grasper as an actor of `env` (it reads the env state, not the observation)."""
     from sac_grasp_ros.envs.scripted import ScriptedGrasper
 
     return _Actor(ScriptedGrasper(env).act)
@@ -179,7 +180,7 @@ def grid_evaluation(
     started = time.perf_counter()
     try:
         if actor is None:
-            actor = _scripted_actor(env)
+            actor = scripted_actor(env)
         scene = env.unwrapped.scene
         axes = grid_placements(config, grid, scene.workspace_low, scene.workspace_high)
         cells = [
