@@ -147,7 +147,9 @@ def record_policy_episodes(
 def main(argv: list[str]) -> int:
     """`sac-grasp video`: GIFs of a policy's evaluation episodes, rendered in this process (no ROS)."""
     parser = argparse.ArgumentParser(prog="sac-grasp video", description=main.__doc__)
-    parser.add_argument("--policy", help="checkpoint directory (default: the shipped policy)")
+    parser.add_argument(
+        "--policy", help="checkpoint directory, exported policy.pt or 'scripted' (default: shipped policy)"
+    )
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--out", default="videos", help="directory for episode_NNNN.gif")
     parser.add_argument("--seed", type=int, default=0)
