@@ -76,10 +76,6 @@ class ObservationBuilder:
         self._grip_site = int(model.site(mm.NAMES.grip_site).id)
         self._timestep = float(model.opt.timestep)
 
-    def tool_point(self, joint_positions: np.ndarray, joint_velocities: np.ndarray) -> np.ndarray:
-        """World position of the tool point (between the fingertips), as the env observes it."""
-        return self.tool_pose(joint_positions, joint_velocities)[0]
-
     def tool_pose(
         self, joint_positions: np.ndarray, joint_velocities: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -71,7 +71,7 @@ class _Actor:
 
 def load_policy(policy: str | Path) -> tuple[Any, GraspEnvConfig]:
     """(actor, the env settings it was trained with) for a checkpoint directory or an exported
-    TorchScript file; for `scripted`, (None, defaults): its actor needs the env (`_scripted_actor`).
+    TorchScript file; for `scripted`, (None, defaults): its actor needs the env (`scripted_actor`).
     Raises ValueError saying what is wrong."""
     if str(policy) == SCRIPTED:
         return None, GraspEnvConfig()
@@ -115,7 +115,8 @@ def _trained_dir(policy_file: Path) -> Path:
     return Path(source) if isinstance(source, str) and Path(source).is_dir() else policy_file.parent
 
 
-def _scripted_actor(env: Any) -> _Actor:
+def scripted_actor(env: Any) -> _Actor:
+    """The Jacobian grasper as an actor of `env` (it reads the env state, not the observation)."""
     from sac_grasp_ros.envs.scripted import ScriptedGrasper
 
     return _Actor(ScriptedGrasper(env).act)
@@ -135,12 +136,15 @@ def grid_placements(config: GraspEnvConfig, grid: GridSpec, low: np.ndarray, hig
     }
 
 
+def _mean_steps_to_grasp(lengths: list[int], successes: list[Any]) -> float | None:
+    """Mean length of the successful episodes (an episode ends on the grasp); None without one."""
+    grasped = [length for length, ok in zip(lengths, successes, strict=True) if ok]
+    return float(np.mean(grasped)) if grasped else None
+
+
 def _summary(result: Any) -> dict[str, Any]:
     """evaluation_summary's keys plus the mean steps-to-grasp over the successful episodes."""
-    summary = result.summary()
-    grasped = [length for length, ok in zip(result.lengths, result.successes, strict=True) if ok]
-    summary["mean_steps_to_grasp"] = float(np.mean(grasped)) if grasped else None
-    return summary
+    return {**result.summary(), "mean_steps_to_grasp": _mean_steps_to_grasp(result.lengths, result.successes)}
 
 
 def _episodes(result: Any) -> list[dict[str, Any]]:
@@ -176,7 +180,7 @@ def grid_evaluation(
     started = time.perf_counter()
     try:
         if actor is None:
-            actor = _scripted_actor(env)
+            actor = scripted_actor(env)
         scene = env.unwrapped.scene
         axes = grid_placements(config, grid, scene.workspace_low, scene.workspace_high)
         cells = [
@@ -197,23 +201,22 @@ def grid_evaluation(
     per_bin = []
     for yaw in axes["yaw_deg"]:
         in_bin = [c for c in cells if c["yaw_deg"] == yaw]
-        grasped = [c["steps"] for c in in_bin if c["success"]]
+        in_bin_successes = [c["success"] for c in in_bin]
         per_bin.append(
             {
                 "yaw_deg": yaw,
                 "episodes": len(in_bin),
-                "success_rate": sum(c["success"] for c in in_bin) / len(in_bin),
-                "mean_steps_to_grasp": float(np.mean(grasped)) if grasped else None,
+                "success_rate": sum(in_bin_successes) / len(in_bin),
+                "mean_steps_to_grasp": _mean_steps_to_grasp([c["steps"] for c in in_bin], in_bin_successes),
             }
         )
     lengths = on_grid.lengths + (placed.lengths if placed else [])
     successes = on_grid.successes + (placed.successes if placed else [])
-    grasped = [length for length, ok in zip(lengths, successes, strict=True) if ok]
     summary: dict[str, Any] = {
         "policy": str(policy),
         "episodes": len(lengths),
         "success_rate": float(np.mean([bool(s) for s in successes])),
-        "mean_steps_to_grasp": float(np.mean(grasped)) if grasped else None,
+        "mean_steps_to_grasp": _mean_steps_to_grasp(lengths, successes),
         "grid": {**grid_summary, "shape": [grid.nx, grid.ny, len(axes["yaw_deg"])]},
         "random": {**_summary(placed), "seed": random_seed} if placed else None,
         "wall_s": round(wall_s, 2),

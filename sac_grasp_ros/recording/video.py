@@ -94,24 +94,23 @@ def record_policy_episodes(
     seed: int = 0,
     env_overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `episodes` deterministic episodes of a trained policy in this process, one GIF each.
+    """Run `episodes` deterministic episodes of a policy in this process, one GIF each.
 
-    The env is the policy's own (its env.yaml) with `env_overrides` on top. Returns one summary per
-    episode: file, steps, frames, return, success.
+    The policy and its env (its env.yaml, found as `sac-grasp evaluate` finds it: a checkpoint
+    directory, an exported policy.pt or `scripted`) come from `evaluate.load_policy`, with
+    `env_overrides` on top. Returns one summary per episode: file, steps, frames, return, success.
     """
-    from sac_grasp_ros.deploy import load_policy
-    from sac_grasp_ros.envs.config import GraspEnvConfig, read_env_config
+    from sac_grasp_ros.envs.config import GraspEnvConfig
     from sac_grasp_ros.envs.grasp_env import GraspEnv
+    from sac_grasp_ros.evaluate import load_policy, scripted_actor
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    deployed = load_policy(policy)
-    if Path(policy).is_dir():
-        values = read_env_config(None, Path(policy)).to_dict()
-    else:  # an exported policy.pt: its manifest gave the settings that matter to the policy
-        values = {"observation": deployed.observation, "max_joint_velocity": deployed.max_joint_velocity}
-    config = GraspEnvConfig.from_dict({**values, **(env_overrides or {})})
+    actor, trained = load_policy(policy)
+    config = GraspEnvConfig.from_dict({**trained.to_dict(), **(env_overrides or {})})
     env = GraspEnv(config)
+    if actor is None:
+        actor = scripted_actor(env)
     video = EpisodeVideo(env.scene.model)
     fps = 1.0 / config.control_period
     results = []
@@ -121,7 +120,7 @@ def record_policy_episodes(
             total, steps, done, info = 0.0, 0, False, {}
             video.capture(env.scene.data, f"episode {episode} step 0 return 0.00")
             while not done:
-                action = deployed.act(obs) / deployed.max_joint_velocity
+                action = actor.act(np.asarray(obs, dtype=np.float32)[None], deterministic=True)[0]
                 obs, reward, terminated, truncated, info = env.step(np.clip(action, -1.0, 1.0))
                 total += float(reward)
                 steps += 1
@@ -148,7 +147,9 @@ def record_policy_episodes(
 def main(argv: list[str]) -> int:
     """`sac-grasp video`: GIFs of a policy's evaluation episodes, rendered in this process (no ROS)."""
     parser = argparse.ArgumentParser(prog="sac-grasp video", description=main.__doc__)
-    parser.add_argument("--policy", help="checkpoint directory (default: the shipped policy)")
+    parser.add_argument(
+        "--policy", help="checkpoint directory, exported policy.pt or 'scripted' (default: shipped policy)"
+    )
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--out", default="videos", help="directory for episode_NNNN.gif")
     parser.add_argument("--seed", type=int, default=0)
