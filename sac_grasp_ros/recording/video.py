@@ -103,6 +103,7 @@ def record_policy_episodes(
     from sac_grasp_ros.envs.config import GraspEnvConfig
     from sac_grasp_ros.envs.grasp_env import GraspEnv
     from sac_grasp_ros.evaluate import load_policy, scripted_actor
+    from sac_grasp_ros.training.gym_loop import evaluate
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -113,31 +114,19 @@ def record_policy_episodes(
         actor = scripted_actor(env)
     video = EpisodeVideo(env.scene.model)
     fps = 1.0 / config.control_period
-    results = []
-    try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            total, steps, done, info = 0.0, 0, False, {}
-            video.capture(env.scene.data, f"episode {episode} step 0 return 0.00")
-            while not done:
-                action = actor.act(np.asarray(obs, dtype=np.float32)[None], deterministic=True)[0]
-                obs, reward, terminated, truncated, info = env.step(np.clip(action, -1.0, 1.0))
-                total += float(reward)
-                steps += 1
-                done = terminated or truncated
-                success = " SUCCESS" if info.get("success") else ""
-                video.capture(env.scene.data, f"episode {episode} step {steps} return {total:.2f}{success}")
+    results: list[dict[str, Any]] = []
+
+    def capture(episode: int, step: int, total: float, done: bool, info: dict[str, Any]) -> None:
+        success = " SUCCESS" if info.get("success") else ""
+        video.capture(env.scene.data, f"episode {episode} step {step} return {total:.2f}{success}")
+        if done:
             frames = len(video.frames)
             path = video.save(Path(out_dir) / f"episode_{episode:04d}.gif", fps)
-            results.append(
-                {
-                    "file": str(path),
-                    "steps": steps,
-                    "frames": frames,
-                    "return": total,
-                    "success": bool(info.get("success", False)),
-                }
-            )
+            results.append({"file": str(path), "steps": step, "frames": frames, "return": total,
+                            "success": bool(info.get("success", False))})  # fmt: skip
+
+    try:
+        evaluate(env, actor, episodes, seed, on_step=capture)  # the trainer's evaluation loop
     finally:
         video.close()
         env.close()

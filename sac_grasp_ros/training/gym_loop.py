@@ -7,7 +7,7 @@ node follows too: store the transition, evaluate when due, learn, checkpoint, fi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +75,12 @@ def evaluate(
     episodes: int,
     seed: int | None = None,
     options: Sequence[dict[str, Any]] | None = None,
+    on_step: Callable[[int, int, float, bool, dict[str, Any]], None] | None = None,
 ) -> EvalResult:
     """`policy.act(obs_batch, deterministic=True)` for `episodes` full episodes, each reset with its
     own seed (seed + i) and, if given, its own reset options (`options[i]`: e.g. the block pose of a
-    placement grid). `policy` is a SAC learner or a TrainingSession."""
+    placement grid). `policy` is a SAC learner or a TrainingSession. `on_step(episode, step,
+    return so far, done, info)` is called after each reset (step 0) and each step: e.g. a video frame."""
     if options is not None and len(options) != episodes:
         raise ValueError(f"{episodes} episodes need as many reset options, got {len(options)}")
     scaler = ActionScaler(env.action_space)
@@ -88,11 +90,16 @@ def evaluate(
             seed=None if seed is None else seed + episode,
             options=None if options is None else options[episode],
         )
-        record = None
+        record, steps, total = None, 0, 0.0
+        if on_step is not None:
+            on_step(episode, 0, 0.0, False, {})
         while record is None:
             action = policy.act(np.asarray(obs, dtype=np.float32)[None], deterministic=True)[0]
             obs, reward, terminated, truncated, info = env.step(scaler.to_env(action))
             record = tracker.step(0, reward, terminated or truncated, success_from_info(info), 0, 0.0)
+            if on_step is not None:
+                steps, total = steps + 1, total + float(reward)
+                on_step(episode, steps, total, record is not None, info)
     records = tracker.curve.records
     return EvalResult(
         [r.episode_return for r in records], [r.episode_length for r in records], [r.success for r in records]
