@@ -23,11 +23,11 @@ from sac_grasp_ros.graph.prepare import prepare_training
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
 
 SHIPPED_POLICY = "sawyer_grasp_sac"
+"""directory under models/ holding the shipped trained policy checkpoint"""
 RECORDING_FILE = "evaluation.mcap"
+"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
 VIEW_PORT = 8080
 """default HTTP port of the live view (`--view`)"""
-"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
-"""directory under models/ holding the shipped trained policy checkpoint"""
 
 ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "train": (
