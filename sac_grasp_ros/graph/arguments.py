@@ -29,6 +29,15 @@ RECORDING_FILE = "evaluation.mcap"
 VIEW_PORT = 8080
 """default HTTP port of the live view (`--view`)"""
 
+
+def launch_bool(name: str, text: str) -> bool:
+    """A true/false launch argument (any case, blanks around); anything else is refused by name."""
+    value = text.strip()
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"launch argument {name} must be true or false, got {value!r}")
+    return value.lower() == "true"
+
+
 ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "train": (
         "config", "num_workers", "seed", "step_mode", "first_index", "remote_workers", "total_steps",
@@ -116,9 +125,7 @@ class LaunchArguments:
                 except ValueError:
                     raise ValueError(f"launch argument {name} must be an integer, got {text!r}") from None
             elif hints[name] is bool:
-                if text.lower() not in ("true", "false"):
-                    raise ValueError(f"launch argument {name} must be true or false, got {text!r}")
-                parsed[name] = text.lower() == "true"
+                parsed[name] = launch_bool(name, text)
             else:
                 parsed[name] = text
         if "config" not in parsed:
