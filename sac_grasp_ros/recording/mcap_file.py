@@ -51,9 +51,7 @@ def _field_types(text: str, package: str) -> list[str]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        kind, _, rest = line.partition(" ")
-        if "=" in rest.split()[0] if rest.split() else False:  # a constant: NAME=value
-            continue
+        kind = line.split()[0]  # constants (NAME=value) are of primitive types: skipped below
         kind = re.sub(r"\[.*\]$", "", kind)  # arrays: T[], T[3], T[<=3]
         kind = re.sub(r"<=\d+$", "", kind)  # bounded strings
         if kind in PRIMITIVES:
