@@ -5,13 +5,12 @@ package does not write with), from the schemas stored in the file itself."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from browser import free_port
+from cli_helpers import run_sac_grasp_test
 from rosbags.highlevel import AnyReader
 
 from sac_grasp_ros import paths
@@ -45,10 +44,7 @@ def test_schema_lists_every_nested_type_once() -> None:
 def test_sac_grasp_test_record_reads_back_with_rosbags(ros_env: dict[str, str], tmp_path: Path) -> None:
     episodes = 2
     out = tmp_path / "bags"
-    command = [sys.executable, "-m", "sac_grasp_ros.cli", "test", "--step-mode", "lockstep", "--seed", "9"]
-    command += ["--eval-episodes", str(episodes), "--record", str(out), "--out", str(tmp_path / "test")]
-    command += ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
-    result = subprocess.run(command, env=ros_env, capture_output=True, text=True, timeout=400)
+    result = run_sac_grasp_test(ros_env, tmp_path / "test", 9, episodes, "--record", str(out))
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     path = out / RECORDING_FILE

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from cli_helpers import run_sac_grasp_test
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
@@ -67,11 +67,8 @@ def test_video_command_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureF
 def test_sac_grasp_test_video_writes_the_evaluation_episodes(ros_env: dict[str, str], tmp_path: Path) -> None:
     episodes = 2
     videos = tmp_path / "videos"
-    command = [sys.executable, "-m", "sac_grasp_ros.cli", "test", "--step-mode", "lockstep", "--seed", "5"]
-    command += ["--eval-episodes", str(episodes), "--video", str(videos), "--out", str(tmp_path / "test")]
-    command += ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
     env = {**ros_env, "MUJOCO_GL": os.environ["MUJOCO_GL"]}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    result = run_sac_grasp_test(env, tmp_path / "test", 5, episodes, "--video", str(videos))
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     files = sorted(videos.glob("worker_0_episode_*.gif"))

@@ -23,11 +23,20 @@ from sac_grasp_ros.graph.prepare import prepare_training
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
 
 SHIPPED_POLICY = "sawyer_grasp_sac"
+"""directory under models/ holding the shipped trained policy checkpoint"""
 RECORDING_FILE = "evaluation.mcap"
+"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
 VIEW_PORT = 8080
 """default HTTP port of the live view (`--view`)"""
-"""`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
-"""directory under models/ holding the shipped trained policy checkpoint"""
+
+
+def launch_bool(name: str, text: str) -> bool:
+    """A true/false launch argument (any case, blanks around); anything else is refused by name."""
+    value = text.strip()
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"launch argument {name} must be true or false, got {value!r}")
+    return value.lower() == "true"
+
 
 ROLE_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "train": (
@@ -116,9 +125,7 @@ class LaunchArguments:
                 except ValueError:
                     raise ValueError(f"launch argument {name} must be an integer, got {text!r}") from None
             elif hints[name] is bool:
-                if text.lower() not in ("true", "false"):
-                    raise ValueError(f"launch argument {name} must be true or false, got {text!r}")
-                parsed[name] = text.lower() == "true"
+                parsed[name] = launch_bool(name, text)
             else:
                 parsed[name] = text
         if "config" not in parsed:

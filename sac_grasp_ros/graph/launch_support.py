@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, launch_bool, node_specs
 from sac_grasp_ros.graph.lifetime import graph_end_reason
 from sac_grasp_ros.graph.spec import NodeSpec
 from sac_grasp_ros.paths import PACKAGE
@@ -52,10 +52,7 @@ def missing_packages(names: Iterable[str]) -> list[str]:
 
 
 def _is_true(values: Mapping[str, str], name: str, default: str) -> bool:
-    text = str(values.get(name, default)).strip().lower()
-    if text not in ("true", "false"):
-        raise ValueError(f"launch argument {name} must be true or false, got {text!r}")
-    return text == "true"
+    return launch_bool(name, str(values.get(name, default)))
 
 
 def optional_packages(values: Mapping[str, str], specs: Sequence[NodeSpec]) -> list[str]:

@@ -9,13 +9,14 @@ Writing needs only the `mcap` package (22 KB wheel).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 from pathlib import Path
 from typing import IO
 
-from sac_grasp_ros.atomic import fsync_directory, fsync_file, temporary_sibling
+from sac_grasp_ros.atomic import atomic_path
 
 PROFILE = "ros2"
 SCHEMA_ENCODING = "ros2msg"
@@ -51,9 +52,7 @@ def _field_types(text: str, package: str) -> list[str]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        kind, _, rest = line.partition(" ")
-        if "=" in rest.split()[0] if rest.split() else False:  # a constant: NAME=value
-            continue
+        kind = line.split()[0]  # constants (NAME=value) are of primitive types: skipped below
         kind = re.sub(r"\[.*\]$", "", kind)  # arrays: T[], T[3], T[<=3]
         kind = re.sub(r"<=\d+$", "", kind)  # bounded strings
         if kind in PRIMITIVES:
@@ -95,8 +94,9 @@ class McapRecording:
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = temporary_sibling(self.path)
-        self._file: IO[bytes] = open(self._temporary, "wb")  # noqa: SIM115 - closed in close()
+        self._finishing = contextlib.ExitStack()  # atomic_path's exit, taken at close()
+        temporary = self._finishing.enter_context(atomic_path(self.path))
+        self._file: IO[bytes] = open(temporary, "wb")  # noqa: SIM115 - closed in close()
         self._writer = Writer(self._file, compression=CompressionType.ZSTD)
         self._writer.start(profile=PROFILE, library=library)
         self._schemas: dict[str, int] = {}
@@ -131,10 +131,11 @@ class McapRecording:
         self.counts[topic] = self.counts.get(topic, 0) + 1
 
     def close(self) -> Path:
-        """Finish the file (summary, index) and move it to its name."""
-        self._writer.finish()
-        self._file.close()
-        fsync_file(self._temporary)
-        os.replace(self._temporary, self.path)
-        fsync_directory(self.path.parent)
+        """Finish the file (summary, index) and move it to its name (atomic_path: synced, renamed;
+        the temporary file removed if finishing fails)."""
+        with self._finishing:
+            try:
+                self._writer.finish()
+            finally:
+                self._file.close()
         return self.path
