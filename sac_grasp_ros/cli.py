@@ -30,7 +30,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "sac_grasp_ros.evaluate",
         "success and steps-to-grasp over a grid of block placements and yaws (JSON + heatmap)",
     ),
-    "view": ("sac_grasp_ros.view.command", "serve a live browser view of a running graph (arm + curves)"),
+    "view": (
+        "sac_grasp_ros.nodes.view_command",
+        "serve a live browser view of a running graph (arm, curves)",
+    ),
     "replay": ("sac_grasp_ros.view.replay", "play an MCAP recording in the live view's page (--view)"),
     "video": ("sac_grasp_ros.recording.video", "render a policy's episodes off-screen to GIF (no ROS)"),
 }
