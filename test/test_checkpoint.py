@@ -136,6 +136,7 @@ def test_falls_back_to_the_previous_directory_between_the_two_renames(tmp_path) 
         ({"hidden_size": 64}, "network sizes differ \\(hidden_size: checkpoint 32 vs learner 64\\)"),
         ({"q_hidden_layers": 3}, "q_hidden_layers: checkpoint 2 vs learner 3"),
         ({"q_layer_norm": True}, "q_layer_norm: checkpoint False vs learner True"),
+        ({"critic": "crossq"}, "critic: checkpoint sac vs learner crossq"),
     ],
 )
 def test_mismatched_learner_is_refused_with_file_and_field(tmp_path, learner_kwargs, message) -> None:

@@ -134,7 +134,7 @@ def test_frozen_values_equal_live_values() -> None:
 def test_layer_norm_critics_normalise_each_hidden_layer() -> None:
     """q_layer_norm: every hidden pre-activation of every critic has zero mean and unit variance."""
     torch.manual_seed(0)
-    critics = CriticEnsemble(5, 2, 32, 3, num_critics=2, layer_norm=True)
+    critics = CriticEnsemble(5, 2, 32, 3, num_critics=2, norm="layer")
     for critic in critics.critics:
         features = torch.randn(64, 7) * 50.0  # badly scaled inputs still give normalised features
         normalised = 0

@@ -48,8 +48,8 @@ class Recorder:
         self.calls.append((len(obs), deterministic))
         return np.zeros((len(obs), ACT))
 
-    def store(self, *transition) -> None:
-        self.stored.append(transition)
+    def store(self, *transition, stream: str = "") -> None:
+        self.stored.append((*transition, stream))
 
     def record_episode(self, episode_return: float, length: int, success: bool | None) -> None:
         self.episodes.append((episode_return, length, success))
@@ -85,6 +85,7 @@ def test_transitions_stored_only_while_learning_and_running():
     recorder.learning = False
     core.on_step("a", step(1, 0, 2), 0.0)
     assert recorder.env_steps == 1 and len(recorder.stored) == 1
+    assert recorder.stored[0][-1] == "a"  # the worker is the transition's stream (n-step folding)
     core.act(["a"], 0.0)
     assert recorder.calls[-1] == (1, True)  # learning off acts deterministically
 

@@ -29,7 +29,13 @@ class Learner(Protocol):
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray: ...
 
     def store(
-        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        stream: str = "",
     ) -> None: ...
 
     def record_episode(self, episode_return: float, length: int, success: bool | None) -> object: ...
@@ -204,7 +210,7 @@ class WorkerPool:
             if self.phase is Phase.RUN and self.learner.learning:
                 self.learner.store(
                     transition.obs, transition.action, transition.reward, transition.next_obs,
-                    transition.terminated,
+                    transition.terminated, stream=state.name,
                 )  # fmt: skip
         if msg.done:
             self._finish_episode(state, msg, counted)

@@ -70,7 +70,7 @@ def sample_mixed(
 
 
 def make_adam(
-    params: list[torch.Tensor], lr: float, device: torch.device, capturable: bool = False
+    params: list[torch.Tensor], lr: float, device: torch.device, capturable: bool = False, beta1: float = 0.9
 ) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all parameters), else the multi-tensor one.
 
@@ -78,7 +78,9 @@ def make_adam(
     is a noticeable share of an update at these network sizes. `capturable` keeps the step count on
     the device, which a CUDA graph needs (CUDA only).
     """
-    flags = {"capturable": True} if capturable else {}
+    flags: dict[str, Any] = {"betas": (beta1, 0.999)}
+    if capturable:
+        flags["capturable"] = True
     try:
         return torch.optim.Adam(params, lr=lr, fused=True, **flags)
     except (RuntimeError, ValueError):  # fused not supported on this device/build
@@ -141,20 +143,22 @@ class SAC:
             config.q_hidden_layers,
             2,
             config.q_last_layer_init,
-            config.q_layer_norm,
+            config.q_norm,
         ).to(self.device)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        if config.critic == "crossq":
+            self.q.eval()  # running statistics, except in the critic loss's own forward pass
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)  # unused by crossq; kept for the format
         self.log_alpha = torch.tensor(
             math.log(config.init_alpha), device=self.device, requires_grad=config.autotune_alpha
         )
-        self.update_path = update_path(config.cuda_graph, self.device)
+        self.update_path = update_path(config.cuda_graph, self.device) if config.capturable else "classic"
         """classic (host buffer, eager), eager (device buffer, no graph) or captured (CUDA graphs)"""
-        capturable = self.update_path == "captured"
-        self.q_optimizer = make_adam(list(self.q.parameters()), config.q_lr, self.device, capturable)
+        capturable, beta1 = self.update_path == "captured", config.adam_beta1
+        self.q_optimizer = make_adam(list(self.q.parameters()), config.q_lr, self.device, capturable, beta1)
         self.policy_optimizer = make_adam(
-            list(self.policy.parameters()), config.policy_lr, self.device, capturable
+            list(self.policy.parameters()), config.policy_lr, self.device, capturable, beta1
         )
-        self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device, capturable)
+        self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device, capturable, beta1)
         self._runner: UpdateRunner | None = None
 
         self._target_fn = losses.bellman_target
@@ -269,23 +273,14 @@ class SAC:
         return metrics
 
     def update_body(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
-        """The update as device work only (no .item(), no host state): critic, then policy on the
-        updated critic, then alpha, then the target lerp. Captured as is in a CUDA graph."""
+        """The update as device work only (no .item(), no host state): critic and target lerp, then
+        policy on the updated critic, then alpha. Captured as is in a CUDA graph (critic: sac,
+        policy_delay 1: the only settings the device paths take)."""
         config = self.config
         alpha = self.alpha
-        target = self._target_fn(
-            batch,
-            self.policy,
-            self.q_target,
-            alpha,
-            config.gamma,
-            config.reward_scale,
-            config.reward_normalisation,
-        )
-        critic = self._critic_fn(batch, self.q, target)
-        self.q_optimizer.zero_grad(set_to_none=True)
-        critic["q_loss"].backward()
-        self.q_optimizer.step()
+        critic = self.critic_step(batch, alpha)
+        if self.num_updates % config.policy_delay:  # delayed actor (host counter: classic path only)
+            return {**critic, "alpha": alpha}
 
         actor = self._actor_fn(batch.obs, self.policy, self.q, alpha)
         self.policy_optimizer.zero_grad(set_to_none=True)
@@ -300,10 +295,29 @@ class SAC:
             temperature_loss.backward()
             self.alpha_optimizer.step()
             metrics["alpha_loss"] = temperature_loss.detach()
-        metrics["q_loss"] = metrics["q_loss"].detach()
         metrics["alpha"] = alpha
-        self.soft_update_targets()
         return metrics
+
+    def critic_step(self, batch: ReplayBatch, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One critic update (and the target lerp, for critic: sac); the loss comes back detached.
+        Also the critic-only pretraining step of `imitation.pretrain_critic`."""
+        config = self.config
+        discount, scale, normalise = (
+            config.bootstrap_discount,
+            config.reward_scale,
+            config.reward_normalisation,
+        )
+        if config.critic == "crossq":
+            critic = losses.crossq_critic_loss(batch, self.policy, self.q, alpha, discount, scale, normalise)
+        else:
+            target = self._target_fn(batch, self.policy, self.q_target, alpha, discount, scale, normalise)
+            critic = self._critic_fn(batch, self.q, target)
+        self.q_optimizer.zero_grad(set_to_none=True)
+        critic["q_loss"].backward()
+        self.q_optimizer.step()
+        if config.critic == "sac":
+            self.soft_update_targets()
+        return {**critic, "q_loss": critic["q_loss"].detach()}
 
     def soft_update_targets(self) -> None:
         """target <- target + tau * (online - target), i.e. (1 - tau) * target + tau * online, as one lerp."""

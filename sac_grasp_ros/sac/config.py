@@ -8,6 +8,8 @@ from typing import Any
 
 CUDA_GRAPH_SETTINGS = ("auto", "off", "eager")
 """SACConfig.cuda_graph values (the update path, see captured.update_path)"""
+CRITICS = ("sac", "crossq")
+"""SACConfig.critic values"""
 
 
 @dataclass
@@ -28,6 +30,9 @@ class SACConfig:
     """Adam learning rate of log(alpha), the entropy temperature"""
     gamma: float = 0.99
     """discount factor"""
+    n_step: int = 1
+    """steps summed into each stored return before bootstrapping with gamma^n_step (sac.nstep);
+    1 is plain one-step SAC, as in the original"""
     tau: float = 0.01
     """soft target update rate: target <- (1 - tau) * target + tau * online"""
     batch_size: int = 128
@@ -49,6 +54,14 @@ class SACConfig:
     q_layer_norm: bool = False
     """LayerNorm after each hidden layer of the Q networks (as in RLPD): keeps Q estimates of actions
     far from the data from running away"""
+    critic: str = "sac"
+    """sac: twin critics with target networks (Haarnoja et al.); crossq: twin critics with BatchRenorm
+    layers and no target networks, trained on (s, a) and (s', a') in one batch (Bhatt et al. 2024,
+    CrossQ): the bootstrap uses the current critic, so values propagate without the target lag"""
+    policy_delay: int = 1
+    """policy and temperature updated every this many critic updates (CrossQ and TD3 use 3)"""
+    adam_beta1: float = 0.9
+    """Adam's first-moment decay for every optimiser of the learner (CrossQ uses 0.5)"""
     q_last_layer_init: float = 3e-3
     """last layer of each Q network initialised uniform(-x, x) as in the original; 0 keeps torch's default"""
     learning_starts: int = 1000
@@ -86,6 +99,8 @@ class SACConfig:
             "batch_size",
             "buffer_capacity",
             "cuda_graph_updates",
+            "n_step",
+            "policy_delay",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -112,8 +127,27 @@ class SACConfig:
             raise ValueError(f"SACConfig.device must be auto, cpu or cuda[:N], got {self.device!r}")
         if self.cuda_graph not in CUDA_GRAPH_SETTINGS:
             raise ValueError(f"SACConfig.cuda_graph must be auto, off or eager, got {self.cuda_graph!r}")
+        if self.critic not in CRITICS:
+            raise ValueError(f"SACConfig.critic must be one of {CRITICS}, got {self.critic!r}")
+        if self.critic == "crossq" and self.q_layer_norm:
+            raise ValueError("SACConfig.q_layer_norm does not apply to critic: crossq (BatchRenorm critics)")
+        if self.cuda_graph == "eager" and not self.capturable:
+            raise ValueError("SACConfig.cuda_graph eager needs critic: sac and policy_delay: 1")
+        if not 0.0 <= self.adam_beta1 < 1.0:
+            raise ValueError(f"SACConfig.adam_beta1 must be in [0, 1), got {self.adam_beta1!r}")
         if self.torch_threads < 0:
             raise ValueError(f"SACConfig.torch_threads must be >= 0, got {self.torch_threads!r}")
+
+    @property
+    def capturable(self) -> bool:
+        """Whether the device update paths (captured CUDA graphs, eager device buffer) can run these
+        settings: not CrossQ's mode switches nor a policy delay kept on the host."""
+        return self.critic == "sac" and self.policy_delay == 1
+
+    @property
+    def bootstrap_discount(self) -> float:
+        """gamma^n_step: the discount of the bootstrapped value after an n-step return."""
+        return self.gamma**self.n_step
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,11 +163,19 @@ class SACConfig:
             )
         return cls(**values)
 
-    def network_shape(self) -> dict[str, int]:
+    def network_shape(self) -> dict[str, int | bool | str]:
         """The fields that decide tensor shapes: a checkpoint must match them to load."""
         return {
             "hidden_size": self.hidden_size,
             "q_hidden_layers": self.q_hidden_layers,
             "policy_hidden_layers": self.policy_hidden_layers,
             "q_layer_norm": self.q_layer_norm,
+            "critic": self.critic,
         }
+
+    @property
+    def q_norm(self) -> str:
+        """The critics' normalisation layers (networks.NORMS) these settings ask for."""
+        if self.critic == "crossq":
+            return "batch_renorm"
+        return "layer" if self.q_layer_norm else "none"

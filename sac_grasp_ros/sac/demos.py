@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sac_grasp_ros.atomic import atomic_path
+from sac_grasp_ros.sac.nstep import fold_transitions
 from sac_grasp_ros.sac.replay import (
     TRANSITION_FIELDS,
     ReplayBuffer,
@@ -40,12 +41,19 @@ def save_demos(
 
 
 def load_demos(
-    path: str | os.PathLike, obs_dim: int | None = None, act_dim: int | None = None, seed: int | None = None
+    path: str | os.PathLike,
+    obs_dim: int | None = None,
+    act_dim: int | None = None,
+    seed: int | None = None,
+    n_step: int = 1,
+    gamma: float = 0.99,
 ) -> ReplayBuffer:
     """Load a demo file into a buffer of exactly its size (sampled uniformly, like the replay buffer).
 
     Checks the format tag, array names, shapes, dtypes and the expected obs/act dimensions, so a
     demonstration recorded in the wrong action space (the original's 4-dim vs 7-dim bug) is refused.
+    With n_step > 1 the recorded episodes are folded into n-step rows (sac.nstep), as the learner
+    stores its own transitions.
     """
     data = read_npz(path, "demonstration")
     if str(data.get("format", "")) != DEMO_FORMAT:
@@ -55,6 +63,7 @@ def load_demos(
     count, found_obs_dim, found_act_dim = validate_transition_arrays(data, obs_dim, act_dim, str(path))
     if count == 0:
         raise ValueError(f"{path}: demonstration file holds no transitions")
-    buffer = ReplayBuffer(count, found_obs_dim, found_act_dim, seed=seed)
-    buffer.add_batch(*(data[name] for name in TRANSITION_FIELDS))
+    rows = fold_transitions({name: data[name] for name in TRANSITION_FIELDS}, n_step, gamma)
+    buffer = ReplayBuffer(len(rows["obs"]), found_obs_dim, found_act_dim, seed=seed)
+    buffer.add_batch(*(rows[name] for name in TRANSITION_FIELDS))
     return buffer

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from sac_grasp_ros.sac import losses
 from sac_grasp_ros.sac.agent import SAC, BatchSource, sample_mixed
 
 BC_CLIP = 0.995
@@ -72,15 +71,8 @@ def pretrain_critic(sac: SAC, buffer: BatchSource, demo: BatchSource | None, ste
     loss = torch.zeros(())
     for _ in range(steps):
         batch = sample_mixed(buffer, demo, config.batch_size, config.demo_ratio, sac.device)
-        target = losses.bellman_target(
-            batch, sac.policy, sac.q_target, sac.alpha, config.gamma, config.reward_scale, False
-        )
-        loss = losses.critic_loss(batch, sac.q, target)["q_loss"]
-        sac.q_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        sac.q_optimizer.step()
-        sac.soft_update_targets()
-    return float(loss.detach())
+        loss = sac.critic_step(batch, sac.alpha)["q_loss"]
+    return float(loss)
 
 
 class DemoAnchor:

@@ -46,6 +46,36 @@ def critic_loss(batch: ReplayBatch, q: CriticEnsemble, target: torch.Tensor) -> 
     return {"q_loss": loss, "q_mean": q_values.detach().mean()}
 
 
+def crossq_critic_loss(
+    batch: ReplayBatch,
+    policy: TanhGaussianPolicy,
+    q: CriticEnsemble,
+    alpha: torch.Tensor,
+    gamma: float,
+    reward_scale: float,
+    reward_normalisation: bool,
+) -> dict[str, torch.Tensor]:
+    """CrossQ's critic loss: no target network; Q(s, a) and Q(s', a') in one forward pass in training
+    mode, so the BatchRenorm statistics are those of the mixture of both (Bhatt et al. 2024), and the
+    bootstrap y = r + gamma * (1 - terminated) * (min_i Q_i(s', a') - alpha * log pi(a'|s')) is taken
+    from the same pass without gradient. The critics are left in evaluation mode (the actor loss
+    reads them with their running statistics)."""
+    with torch.no_grad():
+        next_actions, next_log_prob = policy.sample(batch.next_obs)
+    q.train()
+    try:
+        both = q(torch.cat([batch.obs, batch.next_obs]), torch.cat([batch.actions, next_actions]))
+    finally:
+        q.eval()
+    q_values, next_q = both.split(batch.obs.shape[0], dim=1)
+    with torch.no_grad():
+        soft_next = next_q.min(dim=0).values - alpha * next_log_prob
+        rewards = scale_rewards(batch.rewards, reward_scale, reward_normalisation)
+        target = rewards + gamma * (1.0 - batch.terminated) * soft_next
+    loss = (q_values - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
+    return {"q_loss": loss, "q_mean": q_values.detach().mean()}
+
+
 def actor_loss(
     obs: torch.Tensor, policy: TanhGaussianPolicy, q: CriticEnsemble, alpha: torch.Tensor
 ) -> dict[str, torch.Tensor]:

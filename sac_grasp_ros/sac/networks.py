@@ -11,14 +11,74 @@ LOG_2 = math.log(2.0)
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+class BatchRenorm(nn.Module):
+    """Batch renormalisation (Ioffe 2017) as CrossQ uses it in the critics (Bhatt et al. 2024).
+
+    Training mode normalises with the batch's statistics, corrected towards the running ones by the
+    factors r (clamped to [1/r_max, r_max]) and d (clamped to [-d_max, d_max]) once `warmup_steps`
+    training batches have been seen (plain batch norm before, while the running statistics settle);
+    evaluation mode uses the running statistics only. Unlike batch norm, the output in training mode
+    then stays close to what evaluation mode gives, which is what lets a critic trained on batches
+    be used in eval mode by the actor loss.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        momentum: float = 0.01,
+        eps: float = 1e-3,
+        warmup_steps: int = 100_000,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.momentum, self.eps, self.warmup_steps = momentum, eps, warmup_steps
+        self.r_max, self.d_max = r_max, d_max
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        running_std = (self.running_var + self.eps).sqrt()
+        if not self.training:
+            return (x - self.running_mean) / running_std * self.weight + self.bias
+        mean = x.mean(dim=0)
+        var = x.var(dim=0, unbiased=False)
+        std = (var + self.eps).sqrt()
+        normalised = (x - mean) / std
+        if int(self.steps) >= self.warmup_steps:
+            r = (std.detach() / running_std).clamp(1.0 / self.r_max, self.r_max)
+            d = ((mean.detach() - self.running_mean) / running_std).clamp(-self.d_max, self.d_max)
+            normalised = normalised * r + d
+        with torch.no_grad():
+            unbiased_var = var * (x.shape[0] / max(x.shape[0] - 1, 1))
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(unbiased_var, self.momentum)
+            self.steps += 1
+        return normalised * self.weight + self.bias
+
+
+NORMS = ("none", "layer", "batch_renorm")
+"""normalisation layers a hidden layer of an `mlp` can have"""
+
+
 def mlp(
-    in_size: int, out_size: int, hidden_size: int, hidden_layers: int, layer_norm: bool = False
+    in_size: int, out_size: int, hidden_size: int, hidden_layers: int, norm: str = "none"
 ) -> nn.Sequential:
-    """Linear-ReLU stack; `layer_norm` puts a LayerNorm before each ReLU (RLPD-style critics)."""
-    layers: list[nn.Module] = []
+    """Linear-ReLU stack. `norm`: "layer" puts a LayerNorm before each ReLU (RLPD-style critics);
+    "batch_renorm" puts a BatchRenorm there and one on the input (CrossQ's critics)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    layers: list[nn.Module] = [BatchRenorm(in_size)] if norm == "batch_renorm" else []
     for _ in range(hidden_layers):
         layers.append(nn.Linear(in_size, hidden_size))
-        layers += [nn.LayerNorm(hidden_size), nn.ReLU()] if layer_norm else [nn.ReLU()]
+        if norm == "layer":
+            layers.append(nn.LayerNorm(hidden_size))
+        elif norm == "batch_renorm":
+            layers.append(BatchRenorm(hidden_size))
+        layers.append(nn.ReLU())
         in_size = hidden_size
     return nn.Sequential(*layers, nn.Linear(in_size, out_size))
 
@@ -41,12 +101,12 @@ class CriticEnsemble(nn.Module):
         hidden_layers: int,
         num_critics: int = 2,
         last_layer_init: float = 3e-3,
-        layer_norm: bool = False,
+        norm: str = "none",
     ) -> None:
         super().__init__()
-        self.layer_norm = layer_norm
+        self.norm = norm
         self.critics = nn.ModuleList(
-            mlp(obs_dim + act_dim, 1, hidden_size, hidden_layers, layer_norm) for _ in range(num_critics)
+            mlp(obs_dim + act_dim, 1, hidden_size, hidden_layers, norm) for _ in range(num_critics)
         )
         if last_layer_init > 0:
             for critic in self.critics:
@@ -55,7 +115,7 @@ class CriticEnsemble(nn.Module):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, actions], dim=-1)
-        stacked = x.device.type == "cuda" and not self.layer_norm  # the stacked path has no LayerNorm
+        stacked = x.device.type == "cuda" and self.norm == "none"  # the stacked path has no norm layers
         return self.forward_stacked(x) if stacked else self.forward_per_critic(x)
 
     def forward_per_critic(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ from sac_grasp_ros.sac import SAC, ReplayBuffer, SACConfig, load_checkpoint, loa
 from sac_grasp_ros.sac.checkpoint import BUFFER_FILE
 from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.imitation import DemoAnchor, clone_demos, pretrain_critic
+from sac_grasp_ros.sac.nstep import NStepFolder
 from sac_grasp_ros.sac.replay import TRANSITION_FIELDS
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.curve import EpisodeRecord, LearningCurve
@@ -87,6 +88,8 @@ class TrainingSession:
         self.buffer: ReplayBuffer | DeviceReplayBuffer | None = None
         self.demos: ReplayBuffer | DeviceReplayBuffer | None = None
         self.anchor: DemoAnchor | None = None
+        self.folders: dict[str, NStepFolder] = {}
+        """per simulator stream: the n-step folding of its transitions"""
         self.dims: tuple[int, int] | None = None  # (obs_dim, act_dim)
         self.env_steps = 0
         """transitions stored for learning"""
@@ -124,11 +127,11 @@ class TrainingSession:
                     f"env dims (obs {obs_dim}, act {act_dim}) differ from the learner's {self.dims}"
                 )
             if self.demos is None and self.config.demo_file:  # the learner came from a checkpoint
-                demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+                demos = self._load_demos(obs_dim, act_dim, self.sac.config)
                 self.demos = self.sac.device_source(demos, seed=self.config.seed)
             return
         if self.config.demo_file:  # checked against the env's dims: demos of another layout are refused
-            self.demos = load_demos(self.config.demo_file, obs_dim, act_dim, seed=self.config.seed)
+            self.demos = self._load_demos(obs_dim, act_dim, self.sac_config)
             self._stage(
                 f"demos {len(self.demos)}",
                 f"{len(self.demos)} demonstration transitions from {self.config.demo_file}",
@@ -140,6 +143,17 @@ class TrainingSession:
             self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
             self._learn_from_demos()
         self.dims = (obs_dim, act_dim)  # last: a failed stage leaves the session unbuilt
+
+    def _load_demos(self, obs_dim: int, act_dim: int, sac_config: SACConfig) -> ReplayBuffer:
+        """The demo file, folded into the learner's n-step rows like live transitions."""
+        return load_demos(
+            self.config.demo_file,
+            obs_dim,
+            act_dim,
+            seed=self.config.seed,
+            n_step=sac_config.n_step,
+            gamma=sac_config.gamma,
+        )
 
     def _learn_from_demos(self) -> None:
         """Prefill, behaviour cloning and critic pretraining: once, on a fresh learner (never on resume)."""
@@ -179,11 +193,23 @@ class TrainingSession:
         return self.sac.act(obs, deterministic=deterministic)
 
     def store(
-        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        stream: str = "",
     ) -> None:
-        """One transition for learning. Time-limit truncations stay bootstrappable: only
-        `terminated` ends the return."""
-        self.buffer.add(obs, action, reward, next_obs, terminated)
+        """One transition for learning, from simulator `stream` (a worker: its transitions are
+        consecutive). Time-limit truncations stay bootstrappable: only `terminated` ends the return.
+        With sac.n_step > 1 the rows stored are n-step returns (sac.nstep); env_steps counts
+        transitions either way."""
+        folder = self.folders.get(stream)
+        if folder is None:
+            folder = self.folders[stream] = NStepFolder(self.sac.config.n_step, self.sac.config.gamma)
+        for row in folder.push(obs, action, reward, next_obs, terminated):
+            self.buffer.add(*row)
         self.env_steps += 1
 
     def record_episode(self, episode_return: float, length: int, success: bool | None) -> EpisodeRecord:
