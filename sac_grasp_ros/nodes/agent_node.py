@@ -361,11 +361,14 @@ class AgentNode(Node):
         last_match = 0.0
         while rclpy.ok() and self.exit_code is None and not self.stop_requested:
             executor.spin_once(timeout_sec=0.0 if self.session.updates_due() > 0 else 0.02)
-            now = time.monotonic()
-            if now - last_match > 0.1:
+            if time.monotonic() - last_match > 0.1:
                 self._refresh_matching()
-                last_match = now
+                last_match = time.monotonic()
             self._drive_training()
+            # Read the clock after the training step: it can block for seconds (a checkpoint with a
+            # 100k-transition buffer takes ~7 s), and a time from before it made the final
+            # evaluation's resets look stall_timeout old the moment they were sent.
+            now = time.monotonic()
             self._send_actions(now)
             self._handle_eval(now)
             self._handle_stalls(now)
