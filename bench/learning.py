@@ -81,7 +81,8 @@ def run_sb3(args: argparse.Namespace, out: Path) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
 
     recipe = recipe_settings(args.config)
-    settings = {**recipe.sac.to_dict(), "learning_starts": 1000}  # plain SAC needs random warm-up steps
+    # Plain SAC needs random warm-up steps: the recipe's own (the scratch recipe's 5,000), else 1,000.
+    settings = {**recipe.sac.to_dict(), "learning_starts": recipe.sac.learning_starts or 1000}
     torch.set_num_threads(max(1, settings["torch_threads"]))
     out.mkdir(parents=True, exist_ok=True)
     env = in_process.make_env(recipe, args.seed)
