@@ -470,6 +470,7 @@ class TrainingSession:
         except (OSError, ValueError) as error:  # CheckpointError is a ValueError
             return False, f"load from {directory} failed: {error}"
         self.sac, self.buffer, self.dims, self.sac_config = loaded.sac, buffer, dims, loaded.config
+        self.folders.clear()  # pending rows belong to the old buffer; n_step may differ too
         if self.demos is not None:
             self.demos = self.sac.device_source(self.demos, seed=self.config.seed)
         counters = loaded.counters
