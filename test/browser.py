@@ -24,6 +24,16 @@ def chromium_path() -> str | None:
     return next((path for name in CANDIDATES if (path := shutil.which(name))), None)
 
 
+def serving(port: int) -> bool:
+    """Whether an HTTP server answers on this local port yet (a page opened before that is Chromium's
+    error page, which reloads itself later, racing the test's reads)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,6 +61,8 @@ class HeadlessChromium:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self._ids = itertools.count(1)
+        self.events: list[str] = []
+        """names of the DevTools events received since the last `open`"""
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -67,7 +79,7 @@ class HeadlessChromium:
         self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """One DevTools command; its result (events in between are skipped)."""
+        """One DevTools command; its result (the names of events in between are kept in `events`)."""
         ident = next(self._ids)
         self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
         while True:
@@ -76,10 +88,22 @@ class HeadlessChromium:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply["method"])
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate and return once the page has loaded: a page still navigating answers
+        Runtime.evaluate with "Inspected target navigated or closed"."""
         self.call("Page.enable")
+        self.events = []
         self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while "Page.loadEventFired" not in self.events:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not load within {timeout} s")
+            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if "method" in message:
+                self.events.append(message["method"])
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import HeadlessChromium, chromium_path, free_port
+from browser import HeadlessChromium, chromium_path, free_port, serving
 from reliability_helpers import wait_for
 
 TINY_CONFIG = """
@@ -125,6 +125,7 @@ def test_browser_shows_the_arm_and_the_curves(ros_env: dict[str, str], tmp_path:
         attach = [sys.executable, "-m", "sac_grasp_ros.cli", "view", "--port", str(second)]
         attach += ["--domain-id", ros_env["ROS_DOMAIN_ID"]]
         viewer = subprocess.Popen(attach, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: serving(second), 120, "the attached view's server", spin=pause)
         browser.open(f"http://127.0.0.1:{second}/")
         wait_for(lambda: "joints (rad): " in browser.text(), 120, "the attached view's worker", spin=pause)
         numbers_again = lambda: re.search(r"training: [1-9]\d* env steps", browser.text())  # noqa: E731
