@@ -1,6 +1,7 @@
 """Learning curve of the default training for one seed and step budget, optionally against SB3's SAC.
 
-    python bench/learning.py --seed 0 --total-steps 10000 [--sb3] [--path ros|inprocess|sb3] [--out DIR]
+    python bench/learning.py --seed 0 [1 2] --total-steps 10000 [--sb3] [--path ros|inprocess|sb3]
+        [--grid-eval] [--config config/train_scratch.yaml] [--out DIR]
 
 --path ros (default) runs the default training, `sac-grasp train` on config/train.yaml (the ROS
 graph: simulator workers + agent node, demonstrations recorded by the launcher), with this seed and
@@ -10,8 +11,11 @@ steps and wall time); the final evaluation measures the best evaluated policy on
 bench counts every env step (learner, evaluation and scripted demos) and, for several seeds, draws
 them together (<out>/seeds.csv, seeds.png).
 
---grid-eval (ros path) also runs `sac-grasp evaluate` on the final policy (sac_grasp_ros.evaluate:
-a grid of placements over the workspace and yaw range, plus random ones; <out>/ros-seed<N>/grid/).
+--grid-eval (ros path) also runs `sac-grasp evaluate --random 100` (sac_grasp_ros.evaluate: the
+5 x 5 grid of positions x 3 yaw bins, plus 100 seeded random placements) with the run's env settings
+on the same placements for: the policy the final evaluation measured (<out>/ros-seed<N>/grid/), the
+policy before any SAC update when the recipe has demo stages (checkpoints/pretrained, grid_before_rl/)
+and the scripted controller (grid_scripted/); with several seeds it prints README's teacher table.
 
 --path inprocess runs the same config in one process (`sac-grasp train --in-process --config`: the
 same TrainingSession as the agent node, fed by one gymnasium env; fixed evaluation target seeds).
@@ -37,11 +41,13 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.curve_csv import read_rows
-from sac_grasp_ros.evaluate import PNG_FILE, grid_evaluation
+from sac_grasp_ros.envs.config import read_env_config
+from sac_grasp_ros.evaluate import PNG_FILE, SCRIPTED, GridSpec, grid_evaluation
 from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.training import cli as in_process
 from sac_grasp_ros.training.gym_loop import EVAL_SEED_OFFSET, evaluate
 from sac_grasp_ros.training.reporting import EVAL_COLUMNS, EVAL_CURVE_CSV, EvalCurveWriter, plot_eval_curve
+from sac_grasp_ros.training.session import BEST_CHECKPOINT, PRETRAINED_CHECKPOINT
 
 
 def run_inprocess(args: argparse.Namespace, out: Path) -> dict:
@@ -166,7 +172,7 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
         str(out),
     ]
     command += ["--total-steps", str(args.total_steps), "--eval-episodes", str(args.final_eval_episodes)]
-    command += ["--localhost", "--domain-id", str(150 + args.seed % 50), "--no-progress"]
+    command += ["--localhost", "--domain-id", str(args.domain_base + args.seed % 50), "--no-progress"]
     if args.config:
         command += ["--config", args.config]
     if args.num_workers:
@@ -202,20 +208,44 @@ def run_ros(args: argparse.Namespace, out: Path) -> dict:
         "out": str(out),
     }
     if args.grid_eval:
-        best = out / "checkpoints" / "best"  # what the final evaluation measured (keep_best)
-        summary["grid"] = grid_summary(
-            best if best.is_dir() else out / "checkpoints" / "latest", out / "grid"
-        )
+        summary.update(placement_evaluations(out))
     (out / "summary.json").write_text(json.dumps({**summary, "result": result}, indent=2))
     return summary
 
 
-def grid_summary(policy: Path, out: Path) -> dict:
-    """`sac-grasp evaluate` on the run's final policy: default grid (5 x 5 x 3 yaw bins + 25 random)
-    with the run's own env settings; evaluation.json and evaluation.png land in `out`."""
-    summary = grid_evaluation(policy, out)
-    keys = ("episodes", "success_rate", "mean_steps_to_grasp")
-    return {**{key: summary[key] for key in keys}, "png": str(out / PNG_FILE)}
+GRID = GridSpec(random=100)
+"""`sac-grasp evaluate --random 100`: the 5 x 5 x 3 grid plus 100 seeded random placements"""
+
+
+def placement_evaluations(out: Path) -> dict:
+    """`sac-grasp evaluate` on the same placements, with the run's env settings: the policy the final
+    evaluation measured ("grid"), the policy before any SAC update when the demo stages left one
+    ("grid_before_rl", checkpoints/pretrained) and the scripted controller ("grid_scripted")."""
+    checkpoints = out / "checkpoints"
+    final = checkpoints / BEST_CHECKPOINT  # what the final evaluation measured (keep_best)
+    final = final if final.is_dir() else checkpoints / "latest"
+    evaluations = {"grid": grid_summary(final, out / "grid")}
+    pretrained = checkpoints / PRETRAINED_CHECKPOINT
+    if pretrained.is_dir():
+        evaluations["grid_before_rl"] = grid_summary(pretrained, out / "grid_before_rl")
+    env = read_env_config(None, final).to_dict()
+    evaluations["grid_scripted"] = grid_summary(SCRIPTED, out / "grid_scripted", env)
+    return evaluations
+
+
+def grid_summary(policy: Path | str, out: Path, env: dict | None = None) -> dict:
+    """One `sac-grasp evaluate` (GRID) of `policy`, with `env` settings for the scripted controller;
+    evaluation.json and evaluation.png land in `out`. Success and mean steps-to-grasp on the grid, on
+    the random placements, and on both."""
+    summary = grid_evaluation(policy, out, GRID, env_overrides=env)
+    keys = ("success_rate", "mean_steps_to_grasp")
+    return {
+        "episodes": summary["episodes"],
+        **{key: summary[key] for key in keys},
+        "on_grid": {key: summary["grid"][key] for key in keys},
+        "random": {key: summary["random"][key] for key in keys},
+        "png": str(out / PNG_FILE),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="graph config (default config/train.yaml)")
     parser.add_argument("--num-workers", type=int, help="ros path: simulator workers (default: the config's)")
+    parser.add_argument(
+        "--domain-base",
+        type=int,
+        default=150,
+        help="ros path: seed N runs on ROS_DOMAIN_ID base + N %% 50 (two benches at once: two bases)",
+    )
     parser.add_argument("--sb3", action="store_true", help="also train the SB3 SAC reference")
     parser.add_argument("--sb3-steps", type=int, help="SB3's env step budget (default: --total-steps)")
     parser.add_argument("--out", default=None, help="output directory (default: a temporary one)")
@@ -329,7 +365,27 @@ def combine_seeds(summaries: list[dict], out: Path) -> None:
             f"{summary['policy']} at {summary['selected_at_env_steps']} | "
             f"{summary['wall_s']:.0f} s |"
         )
+    print_placement_table(summaries)
     print(json.dumps({"seeds_csv": str(out / "seeds.csv"), "seeds_png": str(out / "seeds.png")}))
+
+
+def print_placement_table(summaries: list[dict]) -> None:
+    """README's teacher comparison (--grid-eval): per seed, the final policy, the policy before RL
+    (demo recipes) and the scripted controller on the same placements."""
+    rows = [("final", "grid"), ("before RL", "grid_before_rl"), ("scripted", "grid_scripted")]
+    if not any("grid" in summary for summary in summaries):
+        return
+    print("| seed | policy | random: success, steps to grasp | grid: success, steps to grasp |")
+    for summary in summaries:
+        for name, key in rows:
+            if key in summary:
+                cells = [summary[key][where] for where in ("random", "on_grid")]
+                text = [f"{c['success_rate']:.0%}, {_steps(c['mean_steps_to_grasp'])}" for c in cells]
+                print(f"| {summary['seed']} | {name} | {text[0]} | {text[1]} |")
+
+
+def _steps(mean_steps: float | None) -> str:
+    return "-" if mean_steps is None else f"{mean_steps:.1f}"
 
 
 if __name__ == "__main__":

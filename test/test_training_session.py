@@ -60,6 +60,22 @@ def test_demo_stages_run_once_on_a_fresh_learner_in_order(tmp_path):
         session.build(OBS + 1, ACT)
 
 
+def test_keep_best_keeps_the_policy_the_demo_stages_left_before_any_sac_update(tmp_path):
+    checkpoints = str(tmp_path / "checkpoints" / "latest")
+    config = TrainingConfig(demo_file=demo_file(tmp_path), prefill_from_demos=-1, bc_steps=3, eval_every=10,
+                            keep_best=True, checkpoint_dir=checkpoints)  # fmt: skip
+    session = TrainingSession(config, small_sac(learning_starts=0))
+    session.build(OBS, ACT)
+    cloned = {name: value.clone() for name, value in session.sac.policy.state_dict().items()}
+    obs = np.zeros(OBS, np.float32)
+    for _ in range(20):
+        session.store(obs, np.zeros(ACT), 0.0, obs, False)
+    assert session.learn() > 0
+    assert any(not value.equal(cloned[name]) for name, value in session.sac.policy.state_dict().items())
+    kept = load_checkpoint(tmp_path / "checkpoints" / "pretrained", device="cpu").sac.policy.state_dict()
+    assert all(value.equal(cloned[name]) for name, value in kept.items())
+
+
 def test_bad_settings_are_refused_before_anything_is_built(tmp_path):
     with pytest.raises(ValueError, match="bc_steps need demonstrations"):
         TrainingSession(TrainingConfig(bc_steps=1), small_sac())

@@ -54,6 +54,9 @@ from sac_grasp_ros.training.schedule import PeriodicEvaluation, UpdateScheduler
 LOG = logging.getLogger("sac_grasp_ros.training")
 BEST_CHECKPOINT = "best"
 """keep_best writes the selected policy to this sibling of checkpoint_dir"""
+PRETRAINED_CHECKPOINT = "pretrained"
+"""keep_best also writes the policy as the demo stages left it (before any SAC update) to this sibling,
+so the RL stage can be measured against its starting point (bench/learning.py --grid-eval)"""
 PLOT_INTERVAL = 15.0
 """minimum seconds between two redraws of learning_curve.png (the envs wait while it is drawn)"""
 SUCCESS_WINDOW = 100
@@ -178,6 +181,9 @@ class TrainingSession:
                 f"critic_pretrain {config.critic_pretrain_steps}",
                 f"critic pretraining: {config.critic_pretrain_steps} updates, final q_loss {loss:.3f}",
             )
+        if config.keep_best and (config.bc_steps or config.critic_pretrain_steps):
+            ok, where = self.save(self.pretrained_dir(), with_buffer=False)
+            self.log.info(f"policy before RL {'saved to' if ok else 'not saved:'} {where}")
         self.log.info(f"learning from demonstrations took {time.monotonic() - started:.1f} s")
 
     def _stage(self, stage: str, message: str) -> None:
@@ -346,6 +352,9 @@ class TrainingSession:
 
     def best_dir(self) -> str:
         return str(Path(self.config.checkpoint_dir).parent / BEST_CHECKPOINT)
+
+    def pretrained_dir(self) -> str:
+        return str(Path(self.config.checkpoint_dir).parent / PRETRAINED_CHECKPOINT)
 
     # -- finishing -------------------------------------------------------------------------------
     def finish_due(self) -> bool:
