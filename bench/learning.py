@@ -1,13 +1,14 @@
 """Learning curve of the default training for one seed and step budget, optionally against SB3's SAC.
 
-    python bench/learning.py --seed 0 [1 2] --total-steps 10000 [--sb3] [--path ros|inprocess|sb3]
-        [--grid-eval] [--config config/train_scratch.yaml] [--out DIR]
+    python bench/learning.py --seed 0 [1 2] [--total-steps 100000] [--sb3] [--path ros|inprocess|sb3]
+        [--grid-eval] [--config config/train_demos.yaml --total-steps 10000] [--out DIR]
 
 --path ros (default) runs the default training, `sac-grasp train` on config/train.yaml (the ROS
-graph: simulator workers + agent node, demonstrations recorded by the launcher), with this seed and
-budget. The agent evaluates the deterministic policy every eval_every env steps and writes the curve
-itself (<out>/ros-seed<N>/eval_curve.csv and eval_curve.png: success rate and return against env
-steps and wall time); the final evaluation measures the best evaluated policy on fresh episodes. The
+graph: simulator workers + agent node; SAC from scratch; with --config config/train_demos.yaml the
+demonstrations are recorded by the launcher first), with this seed and budget. The agent evaluates
+the deterministic policy every eval_every env steps and writes the curve itself
+(<out>/ros-seed<N>/eval_curve.csv and eval_curve.png: success rate and return against env steps and
+wall time); the final evaluation measures the best evaluated policy on fresh episodes. The
 bench counts every env step (learner, evaluation and scripted demos) and, for several seeds, draws
 them together (<out>/seeds.csv, seeds.png).
 
@@ -251,7 +252,7 @@ def grid_summary(policy: Path | str, out: Path, env: dict | None = None) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed, in turn")
-    parser.add_argument("--total-steps", type=int, default=30_000)
+    parser.add_argument("--total-steps", type=int, default=100_000, help="learner env steps (train.yaml's)")
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--final-eval-episodes", type=int, default=100)

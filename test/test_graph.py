@@ -17,7 +17,7 @@ from sac_grasp_ros.graph.spec import ROLES, DemoSettings, build_node_specs, grap
 from sac_grasp_ros.sac import SACConfig
 
 
-@pytest.mark.parametrize("name", ["train", "train_quick", "train_scratch", "train_original", "test"])
+@pytest.mark.parametrize("name", ["train", "train_quick", "train_demos", "train_original", "test"])
 def test_shipped_configs_build_a_graph(name):
     config = load_config(paths.config_file(name))
     specs = build_node_specs(config, "train")
@@ -28,14 +28,14 @@ def test_shipped_configs_build_a_graph(name):
     assert len({s.parameters["seed"] for s in sims}) == len(sims)  # every worker its own seed
 
 
-@pytest.mark.parametrize("name", ["train", "train_quick", "train_scratch", "train_original"])
+@pytest.mark.parametrize("name", ["train", "train_quick", "train_demos", "train_original"])
 def test_shipped_learner_settings_are_valid(name):
     agent = load_config(paths.config_file(name))["agent_node"]["ros__parameters"]
     SACConfig.from_dict(agent.get("sac", {}))  # raises naming the field on a typo or bad value
 
 
 def test_the_scratch_recipe_learns_without_any_demonstration():
-    config = load_config(paths.config_file("train_scratch"))
+    config = load_config(paths.config_file("train"))
     agent = config["agent_node"]["ros__parameters"]
     assert "demos" not in config["graph"] and not agent.get("demo_file")
     assert not any(agent.get(stage) for stage in ("bc_steps", "prefill_from_demos", "bc_per_update"))

@@ -140,7 +140,7 @@ def test_cli_is_generated_from_the_config_dataclasses(capsys) -> None:
 
 
 def test_a_graph_config_gives_the_in_process_defaults() -> None:
-    parsed = parse(["--config", str(config_file("train")), "--total-steps", "123"])
+    parsed = parse(["--config", str(config_file("train_demos")), "--total-steps", "123"])
     assert parsed.env == "sac_grasp_ros/SawyerGrasp-v0" and parsed.sim.observation == "symmetric"
     assert parsed.sim.target_yaw_range == 45.0
     assert parsed.trainer.total_steps == 123 and parsed.trainer.bc_steps == 10000  # flag over file

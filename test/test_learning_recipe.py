@@ -86,8 +86,8 @@ def test_cloning_moves_the_deterministic_policy_towards_the_demo_actions(extende
 
 
 def tiny_recipe_config(tmp_path, **agent: object) -> str:
-    """config/train.yaml made small: 2 demo episodes, a few cloning steps, 300 env steps."""
-    config = yaml.safe_load(config_file("train").read_text())
+    """config/train_demos.yaml made small: 2 demo episodes, a few cloning steps, 300 env steps."""
+    config = yaml.safe_load(config_file("train_demos").read_text())
     config["graph"].update(num_workers=1, demos={"episodes": 2})
     config["sim_node"]["ros__parameters"].update(markers_every=0, joint_states_every=0)
     parameters = config["agent_node"]["ros__parameters"]
