@@ -16,7 +16,8 @@ them together (<out>/seeds.csv, seeds.png).
 5 x 5 grid of positions x 3 yaw bins, plus 100 seeded random placements) with the run's env settings
 on the same placements for: the policy the final evaluation measured (<out>/ros-seed<N>/grid/), the
 policy before any SAC update when the recipe has demo stages (checkpoints/pretrained, grid_before_rl/)
-and the scripted controller (grid_scripted/); with several seeds it prints README's teacher table.
+and the scripted controller (grid_scripted/ of the first seed: deterministic on seeded placements, it
+is evaluated once per bench run); with several seeds it prints README's teacher table.
 
 --path inprocess runs the same config in one process (`sac-grasp train --in-process --config`: the
 same TrainingSession as the agent node, fed by one gymnasium env; fixed evaluation target seeds).
@@ -230,8 +231,21 @@ def placement_evaluations(out: Path) -> dict:
     if pretrained.is_dir():
         evaluations["grid_before_rl"] = grid_summary(pretrained, out / "grid_before_rl")
     env = read_env_config(None, final).to_dict()
-    evaluations["grid_scripted"] = grid_summary(SCRIPTED, out / "grid_scripted", env)
+    evaluations["grid_scripted"] = scripted_summary(env, out / "grid_scripted")
     return evaluations
+
+
+_scripted_by_env: dict[str, dict] = {}
+"""scripted controller summaries of this bench run, by env settings"""
+
+
+def scripted_summary(env: dict, out: Path) -> dict:
+    """The scripted controller on GRID with these env settings. It is deterministic and the placements
+    are seeded, so the seeds of one bench run share one evaluation (written to the first seed's `out`)."""
+    key = json.dumps({k: v for k, v in env.items() if k != "seed"}, sort_keys=True)
+    if key not in _scripted_by_env:
+        _scripted_by_env[key] = grid_summary(SCRIPTED, out, env)
+    return _scripted_by_env[key]
 
 
 def grid_summary(policy: Path | str, out: Path, env: dict | None = None) -> dict:

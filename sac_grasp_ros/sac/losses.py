@@ -19,6 +19,23 @@ def scale_rewards(rewards: torch.Tensor, scale: float, normalise: bool) -> torch
     return rewards * scale if scale != 1.0 else rewards
 
 
+def soft_bootstrap(
+    batch: ReplayBatch,
+    next_q: torch.Tensor,
+    next_log_prob: torch.Tensor,
+    alpha: torch.Tensor,
+    gamma: float,
+    reward_scale: float,
+    reward_normalisation: bool,
+) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * (min_i next_q_i - alpha * log pi(a'|s')), from the critics'
+    values `next_q` (critics x batch) of (s', a'), a' ~ pi(.|s'). Only true terminations stop the
+    bootstrap; truncated episodes keep terminated = 0. Called without gradient."""
+    soft_next = next_q.min(dim=0).values - alpha * next_log_prob
+    rewards = scale_rewards(batch.rewards, reward_scale, reward_normalisation)
+    return rewards + gamma * (1.0 - batch.terminated) * soft_next
+
+
 def bellman_target(
     batch: ReplayBatch,
     policy: TanhGaussianPolicy,
@@ -28,20 +45,19 @@ def bellman_target(
     reward_scale: float,
     reward_normalisation: bool,
 ) -> torch.Tensor:
-    """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(.|s').
-
-    Only true terminations stop the bootstrap; truncated episodes keep terminated = 0.
-    """
+    """The soft Bellman target (`soft_bootstrap`) from the target critics Q'."""
     with torch.no_grad():
         next_actions, next_log_prob = policy.sample(batch.next_obs)
-        next_q = q_target(batch.next_obs, next_actions).min(dim=0).values - alpha * next_log_prob
-        rewards = scale_rewards(batch.rewards, reward_scale, reward_normalisation)
-        return rewards + gamma * (1.0 - batch.terminated) * next_q
+        next_q = q_target(batch.next_obs, next_actions)
+        return soft_bootstrap(batch, next_q, next_log_prob, alpha, gamma, reward_scale, reward_normalisation)
 
 
 def critic_loss(batch: ReplayBatch, q: CriticEnsemble, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Sum over critics of the MSE to the shared target (each critic gets exactly its own MSE gradient)."""
-    q_values = q(batch.obs, batch.actions)
+    return _critic_mse(q(batch.obs, batch.actions), target)
+
+
+def _critic_mse(q_values: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     loss = (q_values - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
     return {"q_loss": loss, "q_mean": q_values.detach().mean()}
 
@@ -57,9 +73,8 @@ def crossq_critic_loss(
 ) -> dict[str, torch.Tensor]:
     """CrossQ's critic loss: no target network; Q(s, a) and Q(s', a') in one forward pass in training
     mode, so the BatchRenorm statistics are those of the mixture of both (Bhatt et al. 2024), and the
-    bootstrap y = r + gamma * (1 - terminated) * (min_i Q_i(s', a') - alpha * log pi(a'|s')) is taken
-    from the same pass without gradient. The critics are left in evaluation mode (the actor loss
-    reads them with their running statistics)."""
+    soft bootstrap (`soft_bootstrap`) is taken from the same pass without gradient. The critics are
+    left in evaluation mode (the actor loss reads them with their running statistics)."""
     with torch.no_grad():
         next_actions, next_log_prob = policy.sample(batch.next_obs)
     q.train()
@@ -69,11 +84,10 @@ def crossq_critic_loss(
         q.eval()
     q_values, next_q = both.split(batch.obs.shape[0], dim=1)
     with torch.no_grad():
-        soft_next = next_q.min(dim=0).values - alpha * next_log_prob
-        rewards = scale_rewards(batch.rewards, reward_scale, reward_normalisation)
-        target = rewards + gamma * (1.0 - batch.terminated) * soft_next
-    loss = (q_values - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
-    return {"q_loss": loss, "q_mean": q_values.detach().mean()}
+        target = soft_bootstrap(
+            batch, next_q, next_log_prob, alpha, gamma, reward_scale, reward_normalisation
+        )
+    return _critic_mse(q_values, target)
 
 
 def actor_loss(

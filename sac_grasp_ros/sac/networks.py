@@ -48,10 +48,11 @@ class BatchRenorm(nn.Module):
         var = x.var(dim=0, unbiased=False)
         std = (var + self.eps).sqrt()
         normalised = (x - mean) / std
-        if int(self.steps) >= self.warmup_steps:
-            r = (std.detach() / running_std).clamp(1.0 / self.r_max, self.r_max)
-            d = ((mean.detach() - self.running_mean) / running_std).clamp(-self.d_max, self.d_max)
-            normalised = normalised * r + d
+        # The warm-up switch stays on the device: reading `steps` on the host would sync every forward.
+        renorm = self.steps >= self.warmup_steps
+        r = (std.detach() / running_std).clamp(1.0 / self.r_max, self.r_max)
+        d = ((mean.detach() - self.running_mean) / running_std).clamp(-self.d_max, self.d_max)
+        normalised = torch.where(renorm, normalised * r + d, normalised)
         with torch.no_grad():
             unbiased_var = var * (x.shape[0] / max(x.shape[0] - 1, 1))
             self.running_mean.lerp_(mean, self.momentum)
