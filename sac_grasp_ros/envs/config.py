@@ -4,6 +4,7 @@ and the `env.yaml` a trained policy carries (what it was trained on)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 
 from sac_grasp_ros.envs.observation import OBSERVATION_SIZES
 from sac_grasp_ros.scene import BACKENDS
+from sac_grasp_ros.scene.base import BlockProperties, ServoProperties
 
 CONTROL_MODES = ("joint_velocity", "end_position")
 OBSERVATIONS = tuple(OBSERVATION_SIZES)
@@ -24,6 +26,11 @@ FLOAT_FIELDS = (
     "end_position_scale",
     "lift_height",
     "target_yaw_range",
+    "block_mass",
+    "block_edge",
+    "block_friction",
+    "servo_gain_scale",
+    "servo_damping_scale",
 )
 """Fields YAML and ROS may give as ints (1 for 1.0)."""
 ENV_CONFIG_FILE = "env.yaml"
@@ -74,6 +81,18 @@ class GraspEnvConfig:
     """end_position mode: metres (and radians of yaw) commanded by an action of 1.0."""
     lift_height: float = 0.04
     """Metres the hand rises during a grasp attempt to check the block is really held."""
+    block_mass: float = 0.05
+    """kg of the block. With `block_friction` it must satisfy 2 * friction * 20 N >= mass * g (the
+    pads' friction carries the weight); the scripted grasper holds 20 g - 1 kg (README's table)."""
+    block_edge: float = 0.04
+    """m, edge of the cubic block, in [0.02, 0.05]: the open pads are 6 cm apart, and under 2 cm the
+    fingertips would reach the table."""
+    block_friction: float = 1.5
+    """Friction coefficient between the finger pads and the block, in (0, 2]."""
+    servo_gain_scale: float = 1.0
+    """Multiplies the stiffness of the arm's joint-velocity servos (1: the nominal Sawyer model)."""
+    servo_damping_scale: float = 1.0
+    """Multiplies the damping of the arm's servos and joints (1: the nominal Sawyer model)."""
     seed: int | None = None
     """Seed used by the first reset when reset() gets none."""
 
@@ -114,12 +133,36 @@ class GraspEnvConfig:
                 f"GraspEnvConfig.target_yaw_range must be a number of degrees in "
                 f"[0, {MAX_TARGET_YAW_RANGE:g}] (the cube repeats every 90 degrees), got {yaw_range!r}"
             )
+        for name in ("block_mass", "block_edge", "block_friction", "servo_gain_scale", "servo_damping_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"GraspEnvConfig.{name} must be a finite number, got {value!r}")
+        for name in ("servo_gain_scale", "servo_damping_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GraspEnvConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        try:
+            self.block_properties().check()
+        except ValueError as error:
+            raise ValueError(f"GraspEnvConfig block_mass/block_edge/block_friction: {error}") from None
+        if self.backend != "mujoco" and (
+            self.block_properties() != BlockProperties() or self.servo_properties() != ServoProperties()
+        ):
+            raise ValueError(
+                f"GraspEnvConfig: the {self.backend} backend's block and servos come from its scene file; "
+                f"block_* and servo_* settings need the mujoco backend"
+            )
         if not isinstance(self.random_target, bool):
             raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
         ):
             raise ValueError(f"GraspEnvConfig.seed must be an int >= 0 or None, got {self.seed!r}")
+
+    def block_properties(self) -> BlockProperties:
+        return BlockProperties(mass=self.block_mass, edge=self.block_edge, friction=self.block_friction)
+
+    def servo_properties(self) -> ServoProperties:
+        return ServoProperties(gain=self.servo_gain_scale, damping=self.servo_damping_scale)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GraspEnvConfig:

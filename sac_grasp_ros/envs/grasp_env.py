@@ -41,6 +41,8 @@ WORKSPACE_MARGIN_POS_Y = 0.30
 WORKSPACE_MARGIN_BELOW = 0.30
 WORKSPACE_MARGIN_ABOVE = 0.45
 RENDER_SIZE = (240, 320)
+OBSERVATION_LIMIT = 1e3
+"""An observation value beyond this (rad, rad/s, m) can only come from a blown-up simulation."""
 
 
 class GraspEnv(gym.Env):
@@ -158,6 +160,7 @@ class GraspEnv(gym.Env):
 
         self.scene: GraspScene = make_scene(config.backend, config.control_period)
         self.scene.launch()
+        self.scene.configure(config.block_properties(), config.servo_properties())
 
         self._end_position = config.control_mode == "end_position"
         act_dim = 4 if self._end_position else 7
@@ -184,11 +187,9 @@ class GraspEnv(gym.Env):
         )
         self._start_target: tuple[np.ndarray, float] = self.scene.initial_target
         self._fall_z = float(self._start_target[0][2]) - FALL_DROP
-        self._success = self._fell = self._nan_reset = False
         self._steps = 0
         self._needs_reset = True
         self._renderer = None
-        self._last_grasp_attempt = False
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -212,7 +213,10 @@ class GraspEnv(gym.Env):
         self._fall_z = float(self._start_target[0][2]) - FALL_DROP
         self._steps = 0
         self._needs_reset = False
-        return self._observe(), {"target": self._start_target[0].copy()}
+        obs = self._observe()
+        if not self._sane(obs):
+            raise RuntimeError(f"the scene's state is not finite right after a reset: {obs.tolist()}")
+        return obs, {"target": self._start_target[0].copy()}
 
     def _placement(self, options: dict[str, Any]) -> tuple[np.ndarray, float]:
         """The block pose asked for by reset options; ValueError when it is malformed or off the table."""
@@ -241,21 +245,44 @@ class GraspEnv(gym.Env):
             refused = self._move_tool(command)
         else:
             self.scene.step(command)
-        reward, terms = self.compute_reward()
-        nan_reset = self._nan_reset
-        terminated = self._success or self._fell or nan_reset
+        attempted = grasped = nan_reset = False
+        if self._blew_up():
+            nan_reset = True
+        else:
+            approach = self._approach()
+            if self._grasp_gate(approach) and self.scene.target_in_sensor():
+                attempted = True
+                grasped = self.scene.attempt_grasp(self.config.lift_height)
+                if not grasped and not self.scene.diverged():
+                    self.scene.open_gripper()
+            nan_reset = self._blew_up()
+        if nan_reset:  # the original's first reward rule: a blown-up scene restarts, reward 0
+            self.scene.reset(*self._start_target)
+            reward, terms = 0.0, self._zero_terms()
+            fell = grasped = False
+        else:
+            fell = self._block_fell()
+            reward, terms = self.compute_reward(approach, grasped=grasped and not fell, fell=fell)
+        obs = self._observe()
+        if not self._sane(obs):  # a blow-up the scene did not report: restart all the same
+            self.scene.reset(*self._start_target)
+            obs = self._observe()
+            nan_reset, fell, grasped = True, False, False
+            reward, terms = 0.0, self._zero_terms()
+        success = grasped and not fell
+        terminated = success or fell or nan_reset
         self._steps += 1
         truncated = (not terminated) and self._steps >= self.config.max_episode_steps
         info = {
-            "success": self._success,
-            "is_success": self._success,
+            "success": success,
+            "is_success": success,
             "reward_terms": terms,
             "nan_reset": nan_reset,
-            "grasp_attempt": self._last_grasp_attempt,
+            "grasp_attempt": attempted,
         }
         if self._end_position:
             info["refused"] = refused
-        return self._observe(), reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -382,48 +409,59 @@ class GraspEnv(gym.Env):
             )
         return obs.copy()
 
-    def compute_reward(self) -> tuple[float, dict[str, float]]:
-        """Evaluate the reward after a simulation step (may run a grasp attempt); sets the episode-end
-        flags `_success`, `_fell` and `_nan_reset`. Returns (reward, reward_terms)."""
-        scene = self.scene
-        self._success = self._fell = self._nan_reset = False
-        self._last_grasp_attempt = False
+    def _blew_up(self) -> bool:
+        """The scene diverged (MuJoCo met NaN/inf/huge values and reset its data) or lost the tool."""
+        if self.scene.diverged():
+            return True
+        tx, ty, tz = self.scene.gripper_position().tolist()
+        return not math.isfinite(tx + ty + tz)
+
+    @staticmethod
+    def _sane(obs: np.ndarray) -> bool:
+        """Finite and physically plausible (no joint at 1000 rad/s, no block 1000 m away)."""
+        total = float(obs.sum())
+        return math.isfinite(total) and float(np.abs(obs).max()) < OBSERVATION_LIMIT
+
+    def _block_fell(self) -> bool:
+        return float(self.scene.target_position()[2]) < self._fall_z
+
+    def _approach(self) -> tuple[float, float]:
+        """(d, d_grasp): tool point to the pre-grasp point and to the grasp point (m)."""
+        tx, ty, tz = self.scene.gripper_position().tolist()  # Python floats: cheaper than numpy here
+        bx, by, bz = self.scene.target_position().tolist()
+        dx, dy, dz = tx - bx, ty - by, tz - bz
+        d = math.sqrt(dx * dx + dy * dy + (dz - PREGRASP_HEIGHT) ** 2)
+        d_grasp = math.sqrt(dx * dx + dy * dy + (dz - GRASP_OFFSET) ** 2)
+        return d, d_grasp
+
+    def _grasp_gate(self, approach: tuple[float, float]) -> bool:
+        d, d_grasp = approach
+        return d * d < GRASP_GATE_SQUARED and (not self._shaped or d_grasp < SHAPED_GRASP_GATE)
+
+    def _zero_terms(self) -> dict[str, float]:
         terms = {"grasp": 0.0, "distance": 0.0, "fall": 0.0, "orientation": 0.0, "table": 0.0}
         if self._shaped:
             terms["approach"] = 0.0
-        tx, ty, tz = scene.gripper_position().tolist()  # Python floats: scalar math is faster than numpy
-        if scene.diverged() or not math.isfinite(tx + ty + tz):
-            scene.reset(*self._start_target)
-            self._nan_reset = True
-            return 0.0, terms
-        target, yaw = scene.target_pose()
-        bx, by, bz = target.tolist()
-        dx = tx - bx
-        dy = ty - by
-        dz = tz - bz
-        d = math.sqrt(dx * dx + dy * dy + (dz - PREGRASP_HEIGHT) ** 2)
-        d_grasp = math.sqrt(dx * dx + dy * dy + (dz - GRASP_OFFSET) ** 2)
-        gate = d * d < GRASP_GATE_SQUARED and (not self._shaped or d_grasp < SHAPED_GRASP_GATE)
-        if gate and scene.target_in_sensor():
-            self._last_grasp_attempt = True
-            if scene.attempt_grasp(self.config.lift_height):
-                terms["grasp"] = 10.0
-                self._success = True
-            else:
-                scene.open_gripper()
-        terms["distance"] = -d
-        if self._shaped:
-            terms["approach"] = -2.0 * d_grasp
-        if self._last_grasp_attempt:  # the attempt moved the arm and the block
-            target, yaw = scene.target_pose()
-            bz = float(target[2])
-        if bz < self._fall_z:
-            terms["grasp"] = terms["distance"] = 0.0
-            if self._shaped:
-                terms["approach"] = 0.0
+        return terms
+
+    def compute_reward(
+        self, approach: tuple[float, float] | None = None, grasped: bool = False, fell: bool | None = None
+    ) -> tuple[float, dict[str, float]]:
+        """The reward of the current state, without side effects: `approach` = (d, d_grasp) measured
+        before this step's grasp attempt (default: now), `grasped` = that attempt held the block, `fell`
+        = the block dropped (default: measured now). Returns (reward, reward_terms)."""
+        scene = self.scene
+        terms = self._zero_terms()
+        d, d_grasp = self._approach() if approach is None else approach
+        fell = self._block_fell() if fell is None else fell
+        if fell:  # the original overwrites the reward with -10 here
             terms["fall"] = -10.0
-            self._fell = True
-            self._success = False
+        else:
+            terms["grasp"] = 10.0 if grasped else 0.0
+            terms["distance"] = -d
+            if self._shaped:
+                terms["approach"] = -2.0 * d_grasp
+        _, yaw = scene.target_pose()
         euler = scene.gripper_euler()
         roll, pitch, tool_yaw = euler.tolist()
         if self._yaw_range > 0.0:  # the cube's quarter-turn symmetry, the fingers' true heading

@@ -6,7 +6,9 @@ is written once and the MuJoCo and PyRep backends only translate primitive opera
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +20,65 @@ FINGER_JOINT_NAMES: tuple[str, str] = ("r_finger_joint", "l_finger_joint")
 
 HOME_POSTURE = np.array([0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056])
 """The original's home posture (rad): gripper pointing down about 0.2 m above the block."""
+
+GRAVITY = 9.81
+GRIP_FORCE = 20.0
+"""N each finger of the Rethink electric gripper presses with (the force limit of its finger servos in
+robosuite's model). A held block needs 2 * friction * GRIP_FORCE >= mass * g."""
+PAD_GAP_OPEN = 0.0601
+"""m between the inner faces of the open finger pads (the gripper's stroke with standard fingers)."""
+MIN_BLOCK_EDGE = 0.02
+"""m: at the grasp point the fingertips reach 8.9 mm below the block centre, so a block under ~1.8 cm
+puts them in the table."""
+MAX_BLOCK_EDGE = 0.05
+"""m: the open pads leave 5 mm each side of a 5 cm block; a wider one does not fit between them."""
+HOLD_MARGIN = 1.5
+"""Safety factor of the grip's friction budget under which a block counts as too heavy to hold."""
+
+
+@dataclass(frozen=True)
+class BlockProperties:
+    """The block to grasp: a cube of `edge` metres, `mass` kg and pad friction `friction`."""
+
+    mass: float = 0.05
+    edge: float = 0.04
+    friction: float = 1.5
+
+    def friction_budget(self) -> float:
+        """How many times the grip's friction (both pads at GRIP_FORCE) carries the block's weight."""
+        return 2.0 * self.friction * GRIP_FORCE / (self.mass * GRAVITY)
+
+    def check(self) -> None:
+        """Raise ValueError for a block the gripper cannot physically hold or fit."""
+        for name in ("mass", "edge", "friction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"block {name} must be a finite number, got {value!r}")
+        if not MIN_BLOCK_EDGE <= self.edge <= MAX_BLOCK_EDGE:
+            raise ValueError(
+                f"block edge {self.edge:g} m is outside [{MIN_BLOCK_EDGE:g}, {MAX_BLOCK_EDGE:g}] m: a smaller "
+                f"block puts the fingertips in the table, a larger one does not fit between the open pads "
+                f"({PAD_GAP_OPEN * 100:.1f} cm apart)"
+            )
+        if not 0.0 < self.friction <= 2.0:
+            raise ValueError(f"block friction must be in (0, 2], got {self.friction:g}")
+        if not 0.0 < self.mass:
+            raise ValueError(f"block mass must be > 0 kg, got {self.mass:g}")
+        if self.friction_budget() < 1.0:
+            raise ValueError(
+                f"a {self.mass:g} kg block at friction {self.friction:g} cannot be held: the pads' friction "
+                f"2 * {self.friction:g} * {GRIP_FORCE:g} N = {2 * self.friction * GRIP_FORCE:.1f} N is less "
+                f"than its weight {self.mass * GRAVITY:.1f} N"
+            )
+
+
+@dataclass(frozen=True)
+class ServoProperties:
+    """Scales of the arm's joint-velocity servos against the nominal Sawyer model: `gain` multiplies
+    their stiffness kp, `damping` their damping kv and the joints' passive damping."""
+
+    gain: float = 1.0
+    damping: float = 1.0
 
 
 class GraspScene(ABC):
@@ -40,6 +101,12 @@ class GraspScene(ABC):
     @abstractmethod
     def launch(self) -> None:
         """Start the simulator (idempotent): load or build the scene."""
+
+    def configure(self, block: BlockProperties, servos: ServoProperties) -> None:
+        """Use this block and these servo scales from the next reset on; backends that cannot change
+        them accept only the defaults."""
+        if block != BlockProperties() or servos != ServoProperties():
+            raise ValueError(f"the {type(self).__name__} backend has a fixed block and servos")
 
     @abstractmethod
     def reset(self, target_xyz: np.ndarray, target_yaw: float) -> None:

@@ -5,6 +5,21 @@ directories. robosuite is only a source of model files here and is never importe
 
 World frame: floor at z = 0, arm base on a pedestal at the origin (z = 0.912, as in robosuite's table
 arena), table top at z = 0.8 in front of the arm (+x), block resting on the table.
+
+Contact and solver settings, chosen by measurement (`bench/grasp_physics.py`: the scripted grasper
+closes, lifts the block 10 cm and holds it 10 s, over random placements at the corners of block mass
+20 g - 1 kg, edge 3 - 5 cm, friction 0.3 - 1.5):
+- Elliptic friction cones with `impratio` 10 and stiff finger contacts (solref 0.004 1, solimp 0.95
+  0.99 0.001, as MuJoCo Menagerie's parallel grippers): with MuJoCo's default impratio 1 and soft
+  contacts a held block creeps 1.5-2.5 mm over 10 s; with these about 0.5-1.5 mm.
+- 3 noslip iterations: the residual creep of soft contacts drops to about 0.25 mm (max 0.55 mm) over
+  10 s, for about 5 % of the step's cost (the block always rests on something, so they always run).
+- Finger servos at kp 5000 (robosuite's file has 1000) saturate at their 20 N limit on any block the
+  fingers can close on: at kp 1000 a 3 cm block got only 16 N and a 1 kg block at friction 0.3 fell.
+The implicit integrator (instead of implicitfast) also prevents blow-ups, but halves the step rate.
+Block mass, edge and friction are set per scene (`BlockProperties`) on the compiled model followed by
+`mj_setConst`: without it the constraint solver keeps the compiled block's inverse weights and a block
+changed to 150 g blew up ("Nan, Inf or huge value in QACC") in about half the grasps.
 """
 
 from __future__ import annotations
@@ -16,6 +31,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from sac_grasp_ros.scene.base import GRIP_FORCE
+
 TIMESTEP = 0.002
 """Physics step (s)."""
 ARM_BASE_HEIGHT = 0.912
@@ -25,10 +42,11 @@ TABLE_TOP = 0.8
 TABLE_CENTER_XY = (0.75, 0.0)
 TABLE_HALF_SIZE = (0.40, 0.60)
 BLOCK_HALF_SIZE = 0.02
-"""Half edge of the cubic block (m): a 4 cm cube."""
+"""Half edge of the default cubic block (m): a 4 cm cube."""
 BLOCK_MASS = 0.05
 BLOCK_FRICTION = 1.5
-"""The finger collision geoms have zero friction, so the grip relies on the block's friction."""
+"""The finger collision geoms have zero friction and MuJoCo takes the larger of two geoms' friction, so
+the block's friction is the pad-block coefficient (against the table it is at least the table's 1.0)."""
 
 ARM_JOINTS = tuple(f"right_j{i}" for i in range(7))
 # Per-joint stiffness of the integrated-velocity actuators and the torque limits of the Sawyer motors.
@@ -39,6 +57,12 @@ ARM_DAMPING_RATIO = 0.1
 GRIPPER_OPEN = (-0.0115, 0.0115)
 """(r_finger, l_finger) slide positions with the gripper open (m)."""
 GRIPPER_CLOSED = (0.020833, -0.020833)
+FINGER_KP = 5000.0
+"""N/m of the finger position servos: high enough to saturate at GRIP_FORCE on any block >= 2 cm."""
+IMPRATIO = 10.0
+NOSLIP_ITERATIONS = 3
+FINGER_SOLREF = (0.004, 1.0)
+FINGER_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 
 ROBOT_PREFIX = "sawyer/"
 GRIPPER_PREFIX = "gripper/"
@@ -120,6 +144,14 @@ def _load_gripper(assets: Path) -> mujoco.MjSpec:
     for body in gripper.bodies:
         if body.name != "world":
             body.gravcomp = 1.0
+    for geom in gripper.geoms:  # the finger collision boxes: stiff contacts (see the module docstring)
+        if geom.conaffinity or geom.contype:
+            geom.solref = FINGER_SOLREF
+            geom.solimp = FINGER_SOLIMP
+    for actuator in gripper.actuators:
+        actuator.gainprm[0] = FINGER_KP
+        actuator.biasprm[1] = -FINGER_KP
+        actuator.forcerange = [-GRIP_FORCE, GRIP_FORCE]
     for site in gripper.sites:  # visual helper sites (one is a 20 m green line): hide from renders
         site.group = 4
     for sensor in list(gripper.sensors):  # force/torque sensors are unused: skip their cost
@@ -135,6 +167,8 @@ def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
     spec.option.timestep = TIMESTEP
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    spec.option.impratio = IMPRATIO
+    spec.option.noslip_iterations = NOSLIP_ITERATIONS
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
 

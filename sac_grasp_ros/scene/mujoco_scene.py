@@ -1,4 +1,4 @@
-"""MuJoCo backend of the grasp scene (the default): Sawyer + Rethink gripper + table + a 4 cm block.
+"""MuJoCo backend of the grasp scene (the default): Sawyer + Rethink gripper + table + a block.
 
 The step path is kept lean because it bounds learning throughput: element ids, qpos/qvel slices and
 contact sensors are resolved once at launch, and one control period is one `mj_step(model, data, n)`
@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 
 from sac_grasp_ros.scene import mujoco_model as mm
-from sac_grasp_ros.scene.base import HOME_POSTURE, GraspScene
+from sac_grasp_ros.scene.base import HOME_POSTURE, BlockProperties, GraspScene, ServoProperties
 from sac_grasp_ros.scene.kinematics import (
     damped_pinv,
     euler_from_matrix,
@@ -33,9 +33,10 @@ _BAD_STATE_WARNINGS = tuple(
     )
 )
 
-# Targets are placed in this box (world frame; z = block centre resting on the table). It is the
-# original's box (x 0.10..0.45, y -0.30..0.30 in its scene frame) moved 0.35 m further along x, so that
-# it lies on this table in front of the arm and every point is reachable with the gripper pointing down.
+# Targets are placed in this box (world frame; z = block centre resting on the table, here for the
+# default 4 cm block: a scene moves it with the block's edge). It is the original's box (x 0.10..0.45,
+# y -0.30..0.30 in its scene frame) moved 0.35 m further along x, so that it lies on this table in front
+# of the arm and every point is reachable with the gripper pointing down.
 WORKSPACE_LOW = np.array([0.45, -0.30, mm.TABLE_TOP + mm.BLOCK_HALF_SIZE])
 WORKSPACE_HIGH = np.array([0.80, 0.30, mm.TABLE_TOP + mm.BLOCK_HALF_SIZE])
 INITIAL_TARGET_XYZ = np.array([0.60, 0.0, mm.TABLE_TOP + mm.BLOCK_HALF_SIZE])
@@ -87,9 +88,6 @@ def _compiled_model() -> mujoco.MjModel:
 class MujocoGraspScene(GraspScene):
     """The grasp scene simulated by MuJoCo (2 ms steps, implicitfast, elliptic cones)."""
 
-    workspace_low = WORKSPACE_LOW
-    workspace_high = WORKSPACE_HIGH
-
     def __init__(self, control_period: float = 0.05) -> None:
         substeps = control_period / mm.TIMESTEP
         if control_period <= 0 or abs(substeps - round(substeps)) > 1e-6:
@@ -99,7 +97,11 @@ class MujocoGraspScene(GraspScene):
             )
         self.control_period = float(control_period)
         self.substeps = round(substeps)
+        self.workspace_low = WORKSPACE_LOW.copy()
+        self.workspace_high = WORKSPACE_HIGH.copy()
         self.initial_target = (INITIAL_TARGET_XYZ.copy(), 0.0)
+        self.block = BlockProperties()
+        self.servos = ServoProperties()
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self._scratch: mujoco.MjData | None = None
@@ -129,6 +131,13 @@ class MujocoGraspScene(GraspScene):
         self._finger_v = [int(m.joint(j).dofadr[0]) for j in names.finger_joints]
         self._finger_u = [int(m.actuator(a).id) for a in names.finger_actuators]
         block_joint = m.joint(names.block_joint)
+        self._block_geom = int(m.geom(names.block_geom).id)
+        self._block_body = int(m.body(names.block_body).id)
+        self._nominal_servo = (
+            m.actuator_gainprm[self._arm_u, 0].copy(),
+            m.actuator_biasprm[self._arm_u, 2].copy(),
+            m.dof_damping[arm_v].copy(),
+        )
         self._block_q = slice(int(block_joint.qposadr[0]), int(block_joint.qposadr[0]) + 7)
         self._block_v = slice(int(block_joint.dofadr[0]), int(block_joint.dofadr[0]) + 6)
         self._grip_site = int(m.site(names.grip_site).id)
@@ -150,6 +159,49 @@ class MujocoGraspScene(GraspScene):
         self._jacr = np.zeros((3, m.nv))
         self._last_time = 0.0
         self._diverged = False
+        self._apply_properties()
+
+    def configure(self, block: BlockProperties, servos: ServoProperties) -> None:
+        block.check()
+        for name in ("gain", "damping"):
+            value = getattr(servos, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise ValueError(f"servo {name} scale must be a positive finite number, got {value!r}")
+        self.block, self.servos = block, servos
+        if self.model is not None:
+            self._apply_properties()
+
+    def _apply_properties(self) -> None:
+        """Write the block and servo settings into the model, then recompute the constants derived from
+        masses (the constraint solver's inverse weights): skipping mj_setConst makes heavier blocks
+        blow up."""
+        m = self.model
+        block, h = self.block, self.block.edge / 2
+        geom, body = self._block_geom, self._block_body
+        m.geom_size[geom] = h
+        m.geom_rbound[geom] = math.sqrt(3.0) * h
+        m.geom_aabb[geom] = (0.0, 0.0, 0.0, h, h, h)
+        m.geom_friction[geom, 0] = block.friction
+        m.body_mass[body] = block.mass
+        m.body_inertia[body] = block.mass * block.edge**2 / 6.0  # a solid cube
+        kp, kv, damping = self._nominal_servo
+        m.actuator_gainprm[self._arm_u, 0] = kp * self.servos.gain
+        m.actuator_biasprm[self._arm_u, 1] = -kp * self.servos.gain
+        m.actuator_biasprm[self._arm_u, 2] = kv * self.servos.damping
+        m.dof_damping[self._arm_dofs] = damping * self.servos.damping
+        mujoco.mj_setConst(m, self._scratch)
+        resting = mm.TABLE_TOP + h
+        self.workspace_low[2] = self.workspace_high[2] = resting
+        self.initial_target[0][2] = resting
+
+    def set_arm_state(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
+        """Put the arm at these joint positions (and velocities, else at rest), servos holding them:
+        how tests and benches start from a chosen posture."""
+        m, d = self._require()
+        d.qpos[self._arm_q] = positions
+        d.qvel[self._arm_v] = 0.0 if velocities is None else velocities
+        d.act[self._arm_act] = positions
+        mujoco.mj_forward(m, d)
 
     def shutdown(self) -> None:
         self.model = None
