@@ -186,7 +186,8 @@ def node_specs(args: LaunchArguments, policy_option: str = "--policy") -> list[N
         if args.role == "test" and not (policy / "checkpoint.json").is_file():
             raise FileNotFoundError(
                 f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
-                f"train one (`sac-grasp train`, train.launch.py) and pass its checkpoints/best (or latest) with {policy_option}"
+                "train one (`sac-grasp train`, train.launch.py) and pass its checkpoints/best "
+                f"(or latest) with {policy_option}"
             )
         if args.role == "deploy" and not policy.exists():
             raise FileNotFoundError(
