@@ -136,11 +136,9 @@ def _cited_paths(text: str) -> list[str]:
     top = _top_level()
     for word in words:
         word = word.strip(",;:()[]'\"").removesuffix(".")
-        if (
-            "/" in word
-            and (word.split("/")[0] in top or word.startswith("../"))
-            or (word.endswith(FILE_SUFFIXES) and re.fullmatch(r"[\w./-]+", word) and not word.startswith("/"))
-        ):
+        under_top = "/" in word and (word.split("/")[0] in top or word.startswith("../"))
+        source_file = word.endswith(FILE_SUFFIXES) and re.fullmatch(r"[\w./-]+", word) and word[0] != "/"
+        if under_top or source_file:
             cited.append(word)
     return [path for path in cited if path not in NOT_PATHS]
 
