@@ -3,9 +3,12 @@ speaks of itself, not of how it was developed."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -143,7 +146,7 @@ def _cited_paths(text: str) -> list[str]:
     return [path for path in cited if path not in NOT_PATHS]
 
 
-def _exists(path: str, document: Path, files: set[str]) -> bool:
+def _exists(path: str, document: Path, files: Collection[str]) -> bool:
     """Whether `path` (cited by `document`) is in the repository; `files`: its files, relative."""
     path = path.split("#")[0]
     if "/" not in path:
@@ -159,15 +162,21 @@ def _exists(path: str, document: Path, files: set[str]) -> bool:
     return target.exists()
 
 
+@functools.cache
+def _repository_files() -> frozenset[str]:
+    """Every file and folder of the repository, relative; outputs, caches and the venv left out."""
+    found = set()
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in OUTPUTS and not d.startswith(".")]
+        base = Path(folder).relative_to(ROOT)
+        found |= {(base / name).as_posix() for name in (*names, *subfolders)}
+    return frozenset(found)
+
+
 @pytest.mark.parametrize("document", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_repository_path_a_document_cites_exists(document: Path):
-    files = {
-        path.relative_to(ROOT).as_posix()
-        for path in ROOT.rglob("*")
-        if not {".venv", ".git", *OUTPUTS} & set(path.relative_to(ROOT).parts)
-    }
     cited = _cited_paths(document.read_text())
-    missing = sorted({path for path in cited if not _exists(path, document, files)})
+    missing = sorted({path for path in cited if not _exists(path, document, _repository_files())})
     assert not missing, f"{document.relative_to(ROOT)} cites paths the repository does not have: {missing}"
 
 
