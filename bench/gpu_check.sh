@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's GPU checks in one timed run (about 6 minutes on an H100/H200, 10 at most): the CUDA
+# The GPU checks in one timed run (about 6 minutes on an H100/H200, 10 at most): the CUDA
 # tests of the captured update, the learner throughput rows (captured vs eager vs SB3 per shape,
 # with the GPU floor), and in-process training throughput. Prints everything README's Performance
 # table needs. Needs a Python with CUDA torch, stable-baselines3 and mujoco: PYTHON=... to choose it.

@@ -1,9 +1,10 @@
-"""Deploy a trained policy: one simulator worker (realtime, robot stand-in) + the agent, learning off.
+"""Test a trained policy: one simulator worker (realtime, robot stand-in) + the agent, learning off.
 
     ros2 launch sac_grasp_ros test.launch.py policy:=/path/to/checkpoints/latest rviz:=true
     ros2 service call /evaluate std_srvs/srv/Trigger
 
-With evaluate:=true the agent evaluates once (eval_episodes), writes <out>/result.json and exits.
+With evaluate:=true the agent evaluates once (eval_episodes), writes <out>/result.json and exits;
+without it the graph waits for /evaluate calls and creates <out> only when /save writes there.
 The nodes come from sac_grasp_ros.graph.arguments, like `sac-grasp test` without ROS tools.
 """
 

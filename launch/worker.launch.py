@@ -2,7 +2,8 @@
 
     ros2 launch sac_grasp_ros worker.launch.py num_workers:=2 first_index:=4
 
-The agent must list these namespaces (e.g. worker_4, worker_5) in its `workers` parameter.
+The agent's graph drives them when started with as many remote workers, the next indices after its
+own: `ros2 launch sac_grasp_ros train.launch.py num_workers:=4 remote_workers:=2` (graph.remote_workers).
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction

@@ -110,7 +110,7 @@ def test_action_scaler_maps_unit_box_to_env_bounds() -> None:
 
 def test_the_older_curve_layout_still_loads() -> None:
     """The agent node used to store `length` and 0-based episodes without wall time (the layout of
-    the policy shipped before issue 14, whose first five episodes these are)."""
+    an earlier shipped policy, trained at yaw 0, whose first five episodes these are)."""
     arrays = {  # rounded; env_steps count all four workers' steps
         "episode": np.arange(5, dtype=np.int64),
         "episode_return": np.array([-2.2936, -3.9433, 0.6830, -8.7163, 2.4463]),

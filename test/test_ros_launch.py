@@ -20,7 +20,7 @@ import pytest
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launch_support
-from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, node_specs
 from sac_grasp_ros.graph.lifetime import graph_end_reason
 
 LAUNCH_FILES = sorted((paths.share_dir() / "launch").glob("*.launch.py"))
@@ -138,6 +138,38 @@ def _ament_prefix(root: Path, *packages: str) -> Path:
     for name in packages:
         (index / name).write_text("")
     return root
+
+
+def _test_values(tmp_path: Path, **values: str) -> dict[str, str]:
+    """test.launch.py's launch configurations, as ros2 launch hands them to graph_actions."""
+    declared = {name: "" for name in ROLE_ARGUMENTS["test"]}
+    shipped = str(paths.models_dir() / SHIPPED_POLICY)
+    return {**declared, "config": str(paths.config_file("test")), "policy": shipped, **values}
+
+
+def test_a_missing_policy_under_ros2_launch_names_the_launch_argument(tmp_path: Path):
+    missing = str(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="with policy:=") as error:
+        launch_support.launch_specs("test", _test_values(tmp_path, policy=missing))
+    assert "--policy" not in str(error.value)
+    deploy = {**{name: "" for name in ROLE_ARGUMENTS["deploy"]}, "config": str(paths.config_file("deploy"))}
+    with pytest.raises(FileNotFoundError, match="with policy:="):
+        launch_support.launch_specs("deploy", {**deploy, "policy": missing})
+    with pytest.raises(FileNotFoundError, match="with --policy"):  # sac-grasp's spelling, by default
+        node_specs(LaunchArguments(role="test", config=str(paths.config_file("test")), policy=missing))
+
+
+def test_a_test_launch_without_evaluate_leaves_no_empty_output_folder(tmp_path: Path):
+    out = tmp_path / "runs" / "test-now"
+    args, _ = launch_support.launch_specs("test", _test_values(tmp_path, out=str(out)))
+    assert "/save writes checkpoints to" in launch_support.prepare_output(args)
+    assert not out.exists() and not out.parent.exists()
+    args, _ = launch_support.launch_specs("test", _test_values(tmp_path, out=str(out), evaluate="true"))
+    assert launch_support.prepare_output(args) == f"output in {out}"
+    assert out.is_dir()  # the agent writes result.json there
+    deploy = {**{name: "" for name in ROLE_ARGUMENTS["deploy"]}, "config": str(paths.config_file("deploy"))}
+    args, _ = launch_support.launch_specs("deploy", deploy)
+    assert launch_support.prepare_output(args) == ""  # a deploy graph writes no run folder
 
 
 def test_missing_packages_asks_the_ament_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -142,15 +142,24 @@ class LaunchArguments:
         """The run's output directory, absolute."""
         return Path(self.out).resolve()
 
+    def writes_output(self) -> bool:
+        """Whether the graph's nodes write into `out` on their own: a training run (checkpoints,
+        result.json, reports) and a test that evaluates once (result.json). A test left for
+        `/evaluate` calls writes there only on `/save`, and the checkpoint writer creates the folder
+        then; a worker or deploy graph never does."""
+        return self.role == "train" or (self.role == "test" and self.evaluate)
+
     def policy_path(self) -> Path:
         """The policy to test or deploy: the given one, else the one shipped in models/."""
         return Path(self.policy) if self.policy else paths.models_dir() / SHIPPED_POLICY
 
 
-def node_specs(args: LaunchArguments) -> list[NodeSpec]:
+def node_specs(args: LaunchArguments, policy_option: str = "--policy") -> list[NodeSpec]:
     """The nodes `args` start; for train, also the run preparation (env.yaml, graph.demos in out).
 
-    Raises FileNotFoundError for a missing policy and ValueError naming the config file for a bad one.
+    Raises FileNotFoundError for a missing policy, telling the user to pass one with `policy_option`
+    (how the caller spells it: `--policy` for `sac-grasp`, `policy:=` for `ros2 launch`), and
+    ValueError naming the config file for a bad one.
     """
     config = load_config(args.config)
     out = args.output_dir()
@@ -177,12 +186,13 @@ def node_specs(args: LaunchArguments) -> list[NodeSpec]:
         if args.role == "test" and not (policy / "checkpoint.json").is_file():
             raise FileNotFoundError(
                 f"no policy checkpoint at {policy} (expected {policy / 'checkpoint.json'}); "
-                "train one with `sac-grasp train` and pass its checkpoints/best (or latest) with --policy"
+                "train one (`sac-grasp train`, train.launch.py) and pass its checkpoints/best "
+                f"(or latest) with {policy_option}"
             )
         if args.role == "deploy" and not policy.exists():
             raise FileNotFoundError(
                 f"no policy at {policy}: pass a checkpoint directory (<train out>/checkpoints/latest) or "
-                "an exported policy.pt (`sac-grasp export`) with --policy"
+                f"an exported policy.pt (`sac-grasp export`) with {policy_option}"
             )
         # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
         sim_overrides = {**policy_env_settings(policy), **sim_overrides}

@@ -30,6 +30,8 @@ DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mu
 ROBOT_MODEL_PACKAGES = ("robot_state_publisher", "tf2_ros")
 """the robot model of each simulator: robot_state_publisher + tf2_ros' static_transform_publisher"""
 RVIZ_PACKAGE = "rviz2"
+LAUNCH_POLICY_OPTION = "policy:="
+"""how a ros2 launch user passes a policy (errors name it; `sac-grasp` users pass --policy)"""
 
 
 def missing_packages(names: Iterable[str]) -> list[str]:
@@ -212,16 +214,15 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     from launch.logging import get_logger
 
     values = {name: str(value) for name, value in context.launch_configurations.items()}
-    args = LaunchArguments.from_strings(role, values)
-    specs = node_specs(args)
+    args, specs = launch_specs(role, values)
     wanted = optional_packages(values, specs)
     missing = missing_packages(wanted)
     found = [name for name in wanted if name not in missing]
     if missing:
         get_logger(PACKAGE).warning(missing_packages_warning(missing))
-    if role in ("train", "test"):
-        args.output_dir().mkdir(parents=True, exist_ok=True)  # as `sac-grasp` does: the agent writes there
-        print(f"[sac_grasp_ros] {role}: output in {args.output_dir()}", file=sys.stderr)
+    announcement = prepare_output(args)
+    if announcement:
+        print(f"[sac_grasp_ros] {role}: {announcement}", file=sys.stderr)
     actions: list[Any] = []
     for spec in specs:
         node = _node_action(spec)
@@ -232,6 +233,26 @@ def graph_actions(context: Any, role: str) -> list[Any]:
     if RVIZ_PACKAGE in found:
         actions.append(_rviz_action())
     return actions
+
+
+def launch_specs(role: str, values: Mapping[str, str]) -> tuple[LaunchArguments, list[NodeSpec]]:
+    """The launch configurations of `role` -> its arguments and nodes (graph.arguments), with the
+    errors a ros2 launch user can act on: a missing policy names `policy:=`, not `--policy`."""
+    args = LaunchArguments.from_strings(role, values)
+    return args, node_specs(args, policy_option=LAUNCH_POLICY_OPTION)
+
+
+def prepare_output(args: LaunchArguments) -> str:
+    """Create the run's output directory where the nodes will write into it (`writes_output`), and
+    say where the output goes ("" for a role that writes none). A test graph left for `/evaluate`
+    calls gets no folder: it would stay empty unless `/save` is called, which creates it."""
+    out = args.output_dir()
+    if args.writes_output():
+        out.mkdir(parents=True, exist_ok=True)
+        return f"output in {out}"
+    if args.role == "test":
+        return f"/save writes checkpoints to {out / 'checkpoints' / 'latest'}"
+    return ""
 
 
 def view_arguments() -> list[Any]:

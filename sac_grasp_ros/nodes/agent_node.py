@@ -17,7 +17,7 @@ Interfaces (the node runs at the root namespace; worker topics are /<worker>/...
   also saved with the checkpoint counters, with episodes cut short by a worker crash or reset).
 
 Parameters: the `TrainingConfig` fields (what the trainer does), the `WorkerPoolSettings` fields
-(pacing of the workers), `AgentNodeSettings` (this node's own) and `sac.<SACConfig field>`. Every
+(which workers, and their pacing) and `sac.<SACConfig field>` (docs/configuration.md). Every
 training decision is the session's; this node moves messages and drives evaluations on the workers.
 The loop is hand-driven (`spin_once`): act, then at most `max_updates_per_loop` updates, so the
 workers simulate while the agent learns.

@@ -2,7 +2,7 @@
 
 Why: on CUDA an update at these sizes is ~190 kernel launches, and the host time to issue them
 (8.4 ms at 2x256, batch 256) is ~18x the GPU time (0.48 ms), so a GPU learned no faster than a
-laptop CPU (issue 13). `update_step` does one whole update as device work only: indices drawn on
+laptop CPU. `update_step` does one whole update as device work only: indices drawn on
 the device, rows gathered from `DeviceReplayBuffer`, critic, actor and temperature steps, target
 lerp. It is captured once with `torch.cuda.graph` after warm-up updates on a side stream (as in
 PyTorch's whole-network capture and LeanRL's SAC) and replayed: one host call per K updates, no
