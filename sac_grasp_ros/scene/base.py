@@ -56,13 +56,13 @@ class BlockProperties:
                 raise ValueError(f"block {name} must be a finite number, got {value!r}")
         if not MIN_BLOCK_EDGE <= self.edge <= MAX_BLOCK_EDGE:
             raise ValueError(
-                f"block edge {self.edge:g} m is outside [{MIN_BLOCK_EDGE:g}, {MAX_BLOCK_EDGE:g}] m: a smaller "
-                f"block puts the fingertips in the table, a larger one does not fit between the open pads "
-                f"({PAD_GAP_OPEN * 100:.1f} cm apart)"
+                f"block edge {self.edge:g} m is outside [{MIN_BLOCK_EDGE:g}, {MAX_BLOCK_EDGE:g}] m: a "
+                f"smaller block puts the fingertips in the table, a larger one does not fit between the "
+                f"open pads ({PAD_GAP_OPEN * 100:.1f} cm apart)"
             )
         if not 0.0 < self.friction <= 2.0:
             raise ValueError(f"block friction must be in (0, 2], got {self.friction:g}")
-        if not 0.0 < self.mass:
+        if not self.mass > 0.0:
             raise ValueError(f"block mass must be > 0 kg, got {self.mass:g}")
         if self.friction_budget() < 1.0:
             raise ValueError(
