@@ -176,7 +176,12 @@ class DeploymentPolicy:
         obs = np.asarray(obs, dtype=np.float32).reshape(-1)
         if obs.shape != (self.obs_dim,):
             raise ValueError(f"policy expects {self.obs_dim} observation values, got {obs.size}")
-        return np.asarray(self._run(obs), dtype=np.float64).reshape(self.act_dim)
+        if not np.isfinite(obs).all():
+            raise ValueError(f"observation contains NaN or inf: {obs.tolist()}")
+        velocities = np.asarray(self._run(obs), dtype=np.float64).reshape(self.act_dim)
+        if not np.isfinite(velocities).all():  # damaged weights: never command NaN to an arm
+            raise ValueError(f"policy output contains NaN or inf: {velocities.tolist()}")
+        return velocities
 
 
 def load_policy(path: str | Path, torch_threads: int = 1) -> DeploymentPolicy:

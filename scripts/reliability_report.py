@@ -26,6 +26,7 @@ TEST_FILES = [
     "test/test_reliability_worker_crash.py",
     "test/test_reliability_agent_crash.py",
     "test/test_reliability_nan.py",
+    "test/test_physics_property.py",
     "test/test_fuzz_nodes.py",
     "test/test_fuzz_config.py",
     "test/test_fuzz_files.py",
@@ -45,6 +46,11 @@ ROWS = [
     ("nan_injection", "test_reliability_nan", "Simulator instability",
      "NaN / 1e12 written into MuJoCo qvel through sim_node ~/inject_* (fault_injection)",
      "episode ends (aborted, nan_reset), scene resets, diverged step never stored"),
+    ("physics_property", "test_physics_property", "Physics blow-ups",
+     "hypothesis: blocks, servo gains/damping, both control modes, random/scripted actions; NaN or "
+     "1e12 state, a blow-up inside the grasp attempt, stale mass constants, a reset of a blown-up scene",
+     "no NaN observation or reward, every blow-up ends its episode (nan_reset), accepted settings never "
+     "blow up"),
     ("fuzz_command_topic", "test_fuzz_nodes", "Bad commands",
      "hypothesis: command arrays of any length, NaN/inf/huge, to a running sim_node",
      "malformed rejected (logged), valid clamped; node up and stepping"),

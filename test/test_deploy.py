@@ -162,6 +162,21 @@ def test_policy_from_checkpoint_and_from_its_torchscript_export_agree(tmp_path: 
     assert (bare.obs_dim, bare.observation, bare.max_joint_velocity) == (29, "extended", 1.0)
 
 
+def test_a_policy_never_turns_nan_into_a_command(tmp_path: Path):
+    """NaN in (a corrupted observation) or out (damaged weights) raises, so the node commands zero."""
+    sac = _tiny_checkpoint(tmp_path / "ckpt", 17, None)
+    policy = deploy.load_policy(tmp_path / "ckpt")
+    obs = np.zeros(17, dtype=np.float32)
+    assert np.isfinite(policy.act(obs)).all()
+    with pytest.raises(ValueError, match="observation contains NaN"):
+        policy.act(np.full(17, np.nan, dtype=np.float32))
+    with torch.no_grad():
+        sac.policy.net[-1].bias[0] = float("nan")
+    save_checkpoint(tmp_path / "damaged", sac)
+    with pytest.raises(ValueError, match="policy output contains NaN"):
+        deploy.load_policy(tmp_path / "damaged").act(obs)
+
+
 def test_policies_that_cannot_drive_a_velocity_controller_are_refused(tmp_path: Path):
     with pytest.raises(deploy.DeploymentError, match="does not exist"):
         deploy.load_policy(tmp_path / "missing")

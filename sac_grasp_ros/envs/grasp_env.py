@@ -410,11 +410,8 @@ class GraspEnv(gym.Env):
         return obs.copy()
 
     def _blew_up(self) -> bool:
-        """The scene diverged (MuJoCo met NaN/inf/huge values and reset its data) or lost the tool."""
-        if self.scene.diverged():
-            return True
-        tx, ty, tz = self.scene.gripper_position().tolist()
-        return not math.isfinite(tx + ty + tz)
+        """The scene diverged: MuJoCo met NaN/inf/huge values (and reset its data) or the tool is lost."""
+        return self.scene.diverged()
 
     @staticmethod
     def _sane(obs: np.ndarray) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.envs.grasp_env import GRASP_OFFSET, PREGRASP_HEIGHT, GraspEnv
+from sac_grasp_ros.scene.base import FINGERTIP_REACH, PAD_GAP_OPEN
 from sac_grasp_ros.scene.kinematics import euler_to_matrix, face_yaw_error, tool_heading, wrap_angle
 
 WRIST_JOINT = 6
@@ -24,6 +25,11 @@ WRIST_MARGIN = 0.15
 """rad kept clear of the wrist limit when choosing which pair of faces to grasp: with 0.05 the fingers
 closed 10-18 degrees off the faces in 2 of 100 random placements (the wrist stopped short); with 0.15
 in none (mean 0.6 degrees), for 0.2 more steps on average."""
+
+PAD_CLEARANCE_MARGIN = 0.001
+"""m kept between a descending pad and the block's face."""
+TOP_CLEARANCE = 0.005
+"""m the fingertips stay above the block's top until they are aligned with its faces."""
 
 
 class ScriptedGrasper:
@@ -52,10 +58,18 @@ class ScriptedGrasper:
 
     def goal(self) -> np.ndarray:
         """Pre-grasp point until the tool is above the block, then the grasp point."""
-        tool = self.env.gripper_position()
-        target, _ = self.env.target_pose()
-        horizontal_error = math.hypot(tool[0] - target[0], tool[1] - target[1])
-        height = GRASP_OFFSET if horizontal_error < self.align_tolerance else PREGRASP_HEIGHT
+        env = self.env
+        tool = env.gripper_position()
+        target, _ = env.target_pose()
+        dx, dy = float(tool[0] - target[0]), float(tool[1] - target[1])
+        height = GRASP_OFFSET if math.hypot(dx, dy) < self.align_tolerance else PREGRASP_HEIGHT
+        # The fingertips pass beside the block only while the tool is off its centre by less than the
+        # open pads' clearance along the closing axis; until then they stay above the block's top.
+        edge = env.config.block_edge
+        heading = tool_heading(env.scene.gripper_euler())
+        closing_error = abs(dx * math.cos(heading) + dy * math.sin(heading))
+        if closing_error > (PAD_GAP_OPEN - edge) / 2 - PAD_CLEARANCE_MARGIN:
+            height = max(height, edge / 2 + FINGERTIP_REACH + TOP_CLEARANCE)
         return target + np.array([0.0, 0.0, height])
 
     def choose_faces(self, heading: float, block_yaw: float) -> int:

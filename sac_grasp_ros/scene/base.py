@@ -27,6 +27,8 @@ GRIP_FORCE = 20.0
 robosuite's model). A held block needs 2 * friction * GRIP_FORCE >= mass * g."""
 PAD_GAP_OPEN = 0.0601
 """m between the inner faces of the open finger pads (the gripper's stroke with standard fingers)."""
+FINGERTIP_REACH = 0.0139
+"""m the fingertips reach below the tool point (the grip site between them)."""
 MIN_BLOCK_EDGE = 0.02
 """m: at the grasp point the fingertips reach 8.9 mm below the block centre, so a block under ~1.8 cm
 puts them in the table."""

@@ -12,8 +12,12 @@ closes, lifts the block 10 cm and holds it 10 s, over random placements at the c
 - Elliptic friction cones with `impratio` 10 and stiff finger contacts (solref 0.004 1, solimp 0.95
   0.99 0.001, as MuJoCo Menagerie's parallel grippers): with MuJoCo's default impratio 1 and soft
   contacts a held block creeps 1.5-2.5 mm over 10 s; with these about 0.5-1.5 mm.
-- 3 noslip iterations: the residual creep of soft contacts drops to about 0.25 mm (max 0.55 mm) over
-  10 s, for about 5 % of the step's cost (the block always rests on something, so they always run).
+- 3 noslip iterations while both pads touch the block: the residual creep of soft contacts drops to
+  about 0.25 mm (max 0.55-0.9 mm) over 10 s, against 1.3 mm without. Run on every step they would
+  cost about 20 % (the block always rests on something), so the scene switches them on only then.
+- Coupled fingers (an equality l = -r), as one motor drives both on the real gripper: with two free
+  slides the fingers and a held 1 kg block drifted together along the closing axis, up to 14 mm in
+  10 s, and a policy could close one finger while the other was stopped.
 - Finger servos at kp 5000 (robosuite's file has 1000) saturate at their 20 N limit on any block the
   fingers can close on: at kp 1000 a 3 cm block got only 16 N and a 1 kg block at friction 0.3 fell.
 The implicit integrator (instead of implicitfast) also prevents blow-ups, but halves the step rate.
@@ -31,7 +35,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from sac_grasp_ros.scene.base import GRIP_FORCE
+from sac_grasp_ros.scene.base import GRIP_FORCE, BlockProperties
 
 TIMESTEP = 0.002
 """Physics step (s)."""
@@ -41,10 +45,10 @@ TABLE_TOP = 0.8
 """Height of the table top (m)."""
 TABLE_CENTER_XY = (0.75, 0.0)
 TABLE_HALF_SIZE = (0.40, 0.60)
-BLOCK_HALF_SIZE = 0.02
+BLOCK_HALF_SIZE = BlockProperties().edge / 2
 """Half edge of the default cubic block (m): a 4 cm cube."""
-BLOCK_MASS = 0.05
-BLOCK_FRICTION = 1.5
+BLOCK_MASS = BlockProperties().mass
+BLOCK_FRICTION = BlockProperties().friction
 """The finger collision geoms have zero friction and MuJoCo takes the larger of two geoms' friction, so
 the block's friction is the pad-block coefficient (against the table it is at least the table's 1.0)."""
 
@@ -61,6 +65,7 @@ FINGER_KP = 5000.0
 """N/m of the finger position servos: high enough to saturate at GRIP_FORCE on any block >= 2 cm."""
 IMPRATIO = 10.0
 NOSLIP_ITERATIONS = 3
+"""Noslip iterations while the pads hold the block (the scene switches them on and off)."""
 FINGER_SOLREF = (0.004, 1.0)
 FINGER_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 
@@ -159,8 +164,10 @@ def _load_gripper(assets: Path) -> mujoco.MjSpec:
     return gripper
 
 
-def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
-    """Compose the scene: floor, pedestal, Sawyer arm, Rethink gripper, table and a free block."""
+def build_spec(assets: Path | None = None, block: BlockProperties | None = None) -> mujoco.MjSpec:
+    """Compose the scene: floor, pedestal, Sawyer arm, Rethink gripper, table and a free block (the
+    default one unless `block` says otherwise)."""
+    block_properties = BlockProperties() if block is None else block
     assets = robosuite_assets() if assets is None else assets
     spec = mujoco.MjSpec()
     spec.modelname = "sawyer_grasp"
@@ -168,7 +175,6 @@ def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = IMPRATIO
-    spec.option.noslip_iterations = NOSLIP_ITERATIONS
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
 
@@ -208,15 +214,15 @@ def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
             conaffinity=0,
         )
 
-    block = world.add_body(name=NAMES.block_body, pos=[0.625, 0.0, TABLE_TOP + BLOCK_HALF_SIZE])
+    h = block_properties.edge / 2
+    block = world.add_body(name=NAMES.block_body, pos=[0.625, 0.0, TABLE_TOP + h])
     block.add_freejoint(name=NAMES.block_joint)
-    h = BLOCK_HALF_SIZE
     block.add_geom(
         name=NAMES.block_geom,
         type=mujoco.mjtGeom.mjGEOM_BOX,
         size=[h, h, h],
-        mass=BLOCK_MASS,
-        friction=[BLOCK_FRICTION, 0.005, 0.0001],
+        mass=block_properties.mass,
+        friction=[block_properties.friction, 0.005, 0.0001],
         rgba=[0.1, 0.4, 0.9, 1],
         condim=4,
     )
@@ -229,6 +235,15 @@ def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
     mount = world.add_frame(pos=[0, 0, ARM_BASE_HEIGHT])
     spec.attach(_load_robot(assets), prefix=ROBOT_PREFIX, frame=mount)
     spec.attach(_load_gripper(assets), prefix=GRIPPER_PREFIX, site=spec.site(ROBOT_PREFIX + "gripper_mount"))
+
+    # One motor drives both fingers of the real gripper: coupled, they close symmetrically and cannot
+    # drift sideways together (two free slides let a held block creep along the closing axis, up to
+    # 14 mm in 10 s at 1 kg).
+    coupling = spec.add_equality()
+    coupling.type = mujoco.mjtEq.mjEQ_JOINT
+    coupling.name1, coupling.name2 = NAMES.finger_joints
+    coupling.data[:5] = [0.0, -1.0, 0.0, 0.0, 0.0]
+    coupling.solref = FINGER_SOLREF
 
     # The fixed base sits inside the pedestal and overlaps the first links: without these excludes joint 0
     # jams against constant contacts.
@@ -243,6 +258,6 @@ def build_spec(assets: Path | None = None) -> mujoco.MjSpec:
     return spec
 
 
-def build_model(assets: Path | None = None) -> mujoco.MjModel:
+def build_model(assets: Path | None = None, block: BlockProperties | None = None) -> mujoco.MjModel:
     """Compile the scene (about 0.1 s)."""
-    return build_spec(assets).compile()
+    return build_spec(assets, block).compile()
