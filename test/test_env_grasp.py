@@ -22,11 +22,7 @@ def teleport_tool(env: GraspEnv, position: np.ndarray, yaw: float = 0.0) -> None
     """Put the arm at rest with the tool at `position` (pointing down) without simulating the way."""
     scene = env.scene
     q = scene.solve_ik(position, yaw, gain=0.5, max_iterations=200, tolerance=1e-4, yaw_weight=1.0)
-    d = scene.data
-    d.qpos[scene._arm_q] = q
-    d.qvel[scene._arm_v] = 0.0
-    d.act[scene._arm_act] = q
-    mujoco.mj_forward(scene.model, d)
+    scene.set_arm_state(q)
     assert np.linalg.norm(env.gripper_position() - position) < 2e-3
 
 
@@ -134,10 +130,7 @@ def test_distance_and_orientation_terms(env: GraspEnv) -> None:
     before = terms["orientation"]
     q = env.joint_positions()
     q[6] -= 0.3
-    d = env.scene.data
-    d.qpos[env.scene._arm_q] = q
-    d.act[env.scene._arm_act] = q
-    mujoco.mj_forward(env.scene.model, d)
+    env.scene.set_arm_state(q, env.joint_velocities())
     _, reward, _, _, info = env.step(np.zeros(7, dtype=np.float32))
     assert info["reward_terms"]["orientation"] - before == pytest.approx(-0.02 * 0.3, abs=2e-3)
     assert_terms_sum(reward, info)

@@ -15,11 +15,7 @@ from sac_grasp_ros.scene.mujoco_scene import MujocoGraspScene
 
 def teleport_arm(scene: MujocoGraspScene, q: np.ndarray) -> None:
     """Put the arm at rest at `q` (servo targets included) without simulating the way there."""
-    d = scene.data
-    d.qpos[scene._arm_q] = q
-    d.qvel[scene._arm_v] = 0.0
-    d.act[scene._arm_act] = q
-    mujoco.mj_forward(scene.model, d)
+    scene.set_arm_state(q)
 
 
 def tool_at(scene: MujocoGraspScene, position: np.ndarray, yaw: float = 0.0) -> None:

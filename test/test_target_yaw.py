@@ -126,9 +126,7 @@ def _teleport_tool(env: GraspEnv, position: np.ndarray, euler_yaw: float) -> Non
     """Arm at rest with the tool at `position`, pointing down, Euler yaw `euler_yaw` (no simulation)."""
     scene = env.scene
     q = scene.solve_ik(position, euler_yaw, gain=0.5, max_iterations=300, tolerance=1e-5, yaw_weight=1.0)
-    d = scene.data
-    d.qpos[scene._arm_q], d.qvel[scene._arm_v], d.act[scene._arm_act] = q, 0.0, q
-    mujoco.mj_forward(scene.model, d)
+    scene.set_arm_state(q)
 
 
 @pytest.mark.parametrize("yaw_deg", [30.0, -35.0])

@@ -84,10 +84,12 @@ class GraspEnv(gym.Env):
     | 29    | fingers' closing axis to the nearest face, [-pi/4, pi/4)| rad  |
 
     ## Rewards
-    Computed by `compute_reward()`, each step, in the original's order; `info["reward_terms"]` sums to
-    the reward:
-    1. NaN guard: if the simulation blew up, the scene is reset, the episode terminates, reward 0,
-       `info["nan_reset"] = True`.
+    Each step, in the original's order (`step` acts and attempts the grasp; `compute_reward()` only
+    computes); `info["reward_terms"]` sums to the reward:
+    1. NaN guard: if the simulation blew up anywhere in the step (the arm's motion, the end_position IK
+       loop, the grasp attempt) or left a non-finite or implausible observation, the scene is reset,
+       the episode terminates, reward 0, `info["nan_reset"] = True`; the observation returned is the
+       reset scene's, always finite.
     2. `d` = distance from the tool point to the pre-grasp point 0.08 m above the block.
     3. `grasp`: when d^2 < 0.1 and the proximity check (block centre between the open fingers) fires,
        the gripper closes and lifts the hand `lift_height` (0.04 m). If both pads touch the block and it
@@ -110,8 +112,9 @@ class GraspEnv(gym.Env):
 
     ## Starting State
     Arm at the original's home posture [0.0018, -1.4225, 0.7043, 2.5431, 2.9725, -0.4990, 4.1056] rad at
-    rest, gripper open, block at (0.60, 0.0, 0.82) with yaw 0, or, with `random_target`, uniformly in the
-    workspace box, drawn from `self.np_random`, with yaw 0 or, with `target_yaw_range` r > 0 (degrees),
+    rest, gripper open, block at (0.60, 0.0, 0.8 + block_edge / 2) with yaw 0, or, with `random_target`,
+    uniformly in the workspace box, drawn from `self.np_random`, with yaw 0 or, with `target_yaw_range`
+    r > 0 (degrees),
     a yaw drawn uniformly in [-r, r] after the position. `reset(options={"target": xyz, "target_yaw":
     rad})` places the block at a given pose instead (evaluation grids); either key may be given alone
     (the other keeps the initial pose's value).
@@ -129,7 +132,9 @@ class GraspEnv(gym.Env):
     ## Version History
     * v0: first port (MuJoCo and PyRep backends, original and extended observations, original and
       shaped rewards, physically checked grasps). Later, with defaults unchanged: `target_yaw_range`
-      (rotated blocks), the `symmetric` observation, reset options placing the block.
+      (rotated blocks), the `symmetric` observation, reset options placing the block; the block's
+      mass, edge and friction and the servo scales as settings, on stiffer, coupled finger contacts
+      (see `scene/mujoco_model.py`), and the NaN guard over the whole step.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
