@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from sac_grasp_ros.training.curve import EpisodeRecord, LearningCurve
-from sac_grasp_ros.training.reporting import CURVE_PNG, PLOT_POINTS, RunReporter
+from sac_grasp_ros.training.reporting import (
+    CURVE_PNG,
+    EVAL_CURVE_CSV,
+    EVAL_CURVE_PNG,
+    PLOT_POINTS,
+    EvalCurveWriter,
+    RunReporter,
+)
 
 EPISODE_STEPS = 50
 
@@ -92,3 +99,21 @@ def test_session_learning_curve_plot_draws_a_bounded_number_of_points(tmp_path: 
     assert len(rate_x) == PLOT_POINTS and all(0.0 <= y <= 1.0 for y in rate_y)
     assert not any(math.isnan(y) for y in rate_y)
     reporter.close()
+
+
+def test_session_eval_curve_redraw_leaves_no_garbage(tmp_path: Path) -> None:
+    """eval_curve.png is redrawn after every periodic evaluation, on one kept figure as well."""
+    writer = EvalCurveWriter(tmp_path / EVAL_CURVE_CSV)
+    rng = np.random.default_rng(3)
+    for evaluation in range(1, 6):
+        writer.append(
+            {"env_steps": 5_000 * evaluation, "wall_s": 60.0 * evaluation, "updates": 1_250 * evaluation,
+             "eval_success_rate": float(rng.random()), "eval_mean_return": float(rng.normal()),
+             "train_success_100": float(rng.random())}
+        )  # fmt: skip
+        gc.collect()
+        writer.plot(tmp_path / EVAL_CURVE_PNG, "evaluations, seed 0")
+        if evaluation > 1:  # the first draw fills matplotlib's caches
+            assert gc.collect() < 50
+    assert (tmp_path / EVAL_CURVE_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / EVAL_CURVE_CSV).read_text().count("\n") == 6  # header and five rows

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,44 +159,70 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+class EvalCurvePlot:
+    """eval_curve.png, redrawn in place after each evaluation: success rate and return against env
+    steps and wall time (two rows of axes), on one kept figure, for the reason LearningCurvePlot says."""
+
+    def __init__(self, path: Path, title: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        self.path = Path(path)
+        self.figure = Figure(figsize=(10, 7))
+        self.axes = self.figure.subplots(2, 2)
+        self.success: list[Any] = []  # Line2D of each column (matplotlib is imported lazily)
+        self.returns: list[Any] = []
+        for column, label in enumerate(("env steps", "wall time (min)")):
+            top, bottom = self.axes[0][column], self.axes[1][column]
+            self.success.append(top.plot([], [], marker="o")[0])
+            top.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
+            top.set_ylim(-0.02, 1.02)
+            top.set_ylabel("eval success rate")
+            self.returns.append(bottom.plot([], [], marker="o", color="tab:orange")[0])
+            bottom.set_ylabel("eval mean return")
+            bottom.set_xlabel(label)
+        self.figure.suptitle(title)
+
+    def draw(self, rows: list[dict[str, float]]) -> Path:
+        steps = [row["env_steps"] for row in rows]
+        minutes = [row["wall_s"] / 60.0 for row in rows]
+        success = [row["eval_success_rate"] for row in rows]
+        returns = [row["eval_mean_return"] for row in rows]
+        for column, x in enumerate((steps, minutes)):
+            self.success[column].set_data(x, success)
+            self.returns[column].set_data(x, returns)
+            for row, axis in enumerate((self.axes[0][column], self.axes[1][column])):
+                axis.relim()
+                axis.autoscale_view(scaley=row == 1)  # the success rate keeps its fixed 0..1 range
+        self.figure.tight_layout()
+        with atomic_path(self.path) as temporary:
+            self.figure.savefig(temporary, format="png", dpi=80)
+        return self.path
+
+
 def plot_eval_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
-    """Success rate and return against env steps and wall time (one PNG, two rows of axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [row["env_steps"] for row in rows]
-    minutes = [row["wall_s"] / 60.0 for row in rows]
-    success = [row["eval_success_rate"] for row in rows]
-    returns = [row["eval_mean_return"] for row in rows]
-    figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for column, (x, label) in enumerate(((steps, "env steps"), (minutes, "wall time (min)"))):
-        axes[0][column].plot(x, success, marker="o")
-        axes[0][column].axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
-        axes[0][column].set_ylim(-0.02, 1.02)
-        axes[0][column].set_ylabel("eval success rate")
-        axes[1][column].plot(x, returns, marker="o", color="tab:orange")
-        axes[1][column].set_ylabel("eval mean return")
-        axes[1][column].set_xlabel(label)
-    figure.suptitle(title)
-    figure.tight_layout()
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, format="png", dpi=80)
-    finally:
-        plt.close(figure)
+    """eval_curve.png of these rows, once (a run's EvalCurveWriter keeps its EvalCurvePlot instead)."""
+    EvalCurvePlot(path, title).draw(rows)
 
 
 class EvalCurveWriter:
-    """Appends one row per evaluation to eval_curve.csv and keeps the rows for plot_eval_curve."""
+    """Appends one row per evaluation to eval_curve.csv and keeps the rows for its plot."""
 
     def __init__(self, path: Path, append: bool = False) -> None:
         """`append`: keep the rows of an existing file (a resumed run goes on with its curve)."""
         self.path = Path(path)
         self.rows: list[dict[str, float]] = (read_rows(self.path, EVAL_COLUMNS) or []) if append else []
         self._log = CsvLog(self.path, EVAL_COLUMNS, append=append)
+        self._plot: EvalCurvePlot | None = None
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(row)
         self._log.append(row)
+
+    def plot(self, path: Path, title: str) -> Path:
+        """Redraw the PNG of every row so far (one kept figure for the run)."""
+        if self._plot is None:
+            self._plot = EvalCurvePlot(path, title)
+        return self._plot.draw(self.rows)
