@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -36,19 +36,62 @@ class EpisodeRecord:
 
 
 class LearningCurve:
-    """Append-only table of finished episodes with helpers for rolling statistics."""
+    """Append-only table of finished episodes with helpers for rolling statistics.
+
+    Held as numpy columns (48 bytes an episode, no Python object per episode): a million-step run
+    keeps its whole curve for checkpoints and plots in about a megabyte, and the allocator is not
+    left with one small object per episode scattered through its arenas."""
 
     def __init__(self) -> None:
-        self.records: list[EpisodeRecord] = []
+        self._columns = {name: np.empty(0, dtype=_dtype(kind)) for name, kind in CURVE_COLUMNS.items()}
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self._size
+
+    @property
+    def records(self) -> EpisodeRecords:
+        """The episodes as EpisodeRecord values, made on access (indexing and slices are cheap)."""
+        return EpisodeRecords(self)
+
+    def record(self, index: int) -> EpisodeRecord:
+        """Episode number `index + 1`; negative indices count from the end, like a list's."""
+        if not -self._size <= index < self._size:
+            raise IndexError(f"episode index {index} out of range for a curve of {self._size}")
+        index %= self._size
+        values = {name: column[index].item() for name, column in self._columns.items()}
+        success = values["success"]
+        return EpisodeRecord(
+            episode=values["episode"],
+            env_steps=values["env_steps"],
+            episode_return=values["episode_return"],
+            episode_length=values["episode_length"],
+            success=None if math.isnan(success) else bool(success),
+            wall_s=values["wall_s"],
+        )
 
     def append(self, record: EpisodeRecord) -> None:
-        self.records.append(record)
+        if self._size == len(self._columns["episode"]):
+            self._reserve(max(64, 2 * self._size))
+        for name, column in self._columns.items():
+            value = getattr(record, name)
+            column[self._size] = math.nan if value is None else float(value) if name == "success" else value
+        self._size += 1
+
+    def _reserve(self, capacity: int) -> None:
+        for name, column in self._columns.items():
+            grown = np.empty(capacity, dtype=column.dtype)
+            grown[: self._size] = column[: self._size]
+            self._columns[name] = grown
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of the finished episodes (a read-only view, no copy)."""
+        view = self._columns[name][: self._size]
+        view.flags.writeable = False
+        return view
 
     def recent_returns(self, window: int = 100) -> np.ndarray:
-        return np.array([record.episode_return for record in self.records[-window:]], dtype=np.float64)
+        return self.column("episode_return")[-window:].copy()
 
     def mean_return(self, window: int = 100) -> float | None:
         returns = self.recent_returns(window)
@@ -56,21 +99,12 @@ class LearningCurve:
 
     def success_rate(self, window: int = 100) -> float | None:
         """Share of successes over the last `window` episodes that reported success; None if none did."""
-        flags = [record.success for record in self.records[-window:] if record.success is not None]
-        return float(np.mean(flags)) if flags else None
+        flags = self.column("success")[-window:]
+        flags = flags[~np.isnan(flags)]
+        return float(flags.mean()) if flags.size else None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        columns: dict[str, list[float | int]] = {name: [] for name in CURVE_COLUMNS}
-        for record in self.records:
-            for name in CURVE_COLUMNS:
-                value = getattr(record, name)
-                columns[name].append(
-                    math.nan if value is None else float(value) if name == "success" else value
-                )
-        return {
-            name: np.asarray(values, dtype=np.float64 if kind is float else np.int64)
-            for (name, kind), values in zip(CURVE_COLUMNS.items(), columns.values(), strict=True)
-        }
+        return {name: self.column(name).copy() for name in CURVE_COLUMNS}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> LearningCurve:
@@ -93,20 +127,52 @@ class LearningCurve:
         missing = [name for name in CURVE_COLUMNS if name not in arrays]
         if missing:
             raise ValueError(f"learning curve lacks column(s) {missing}")
-        for row in zip(*(np.asarray(arrays[name]).tolist() for name in CURVE_COLUMNS), strict=True):
-            values = dict(zip(CURVE_COLUMNS, row, strict=True))
-            success = None if math.isnan(values["success"]) else bool(values["success"])
-            curve.append(
-                EpisodeRecord(
-                    episode=int(values["episode"]),
-                    env_steps=int(values["env_steps"]),
-                    episode_return=float(values["episode_return"]),
-                    episode_length=int(values["episode_length"]),
-                    success=success,
-                    wall_s=float(values["wall_s"]),
-                )
-            )
+        columns = {name: np.asarray(arrays[name]).reshape(-1) for name in CURVE_COLUMNS}
+        sizes = {len(column) for column in columns.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"learning curve columns differ in length: {sorted(sizes)}")
+        success = columns["success"].astype(np.float64)
+        columns["success"] = np.where(np.isnan(success), math.nan, (success != 0).astype(np.float64))
+        curve._size = sizes.pop()
+        curve._columns = {
+            name: np.array(columns[name], dtype=_dtype(kind)) for name, kind in CURVE_COLUMNS.items()
+        }
         return curve
+
+
+class EpisodeRecords(Sequence[EpisodeRecord]):
+    """A list-like view of a curve's episodes: `records[i]`, `records[a:b]` (a list), iteration, ==."""
+
+    def __init__(self, curve: LearningCurve) -> None:
+        self._curve = curve
+
+    def __len__(self) -> int:
+        return len(self._curve)
+
+    @overload
+    def __getitem__(self, index: int) -> EpisodeRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[EpisodeRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> EpisodeRecord | list[EpisodeRecord]:
+        if isinstance(index, slice):
+            return [self._curve.record(i) for i in range(*index.indices(len(self._curve)))]
+        return self._curve.record(index)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
+
+    def __repr__(self) -> str:
+        return f"EpisodeRecords({len(self)} episodes)"
+
+
+def _dtype(kind: type) -> np.dtype:
+    return np.dtype(np.float64 if kind is float else np.int64)
 
 
 class EpisodeTracker:

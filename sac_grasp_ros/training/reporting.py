@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class RunReporter:
         self.window = window
         self._rewards = CsvLog(self.out_dir / REWARDS_CSV, CURVE_COLUMNS)
         self._writer = None
+        self._plot: LearningCurvePlot | None = None
         if tensorboard:
             # imported lazily: tensorboard is slow to import and optional for callers that pass False
             from torch.utils.tensorboard import SummaryWriter
@@ -67,91 +69,160 @@ class RunReporter:
 
     def plot(self, curve: LearningCurve, title: str = "") -> Path:
         """Redraw the learning-curve PNG (episode returns and their rolling mean vs env steps)."""
-        return plot_learning_curve(curve, self.out_dir / CURVE_PNG, title=title, window=self.window)
+        if self._plot is None:
+            self._plot = LearningCurvePlot(self.out_dir / CURVE_PNG, self.window)
+        return self._plot.draw(curve, title)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
 
 
-def plot_learning_curve(curve: LearningCurve, path: Path, title: str = "", window: int = 100) -> Path:
-    import matplotlib
+PLOT_POINTS = 2000
+"""most episodes drawn as dots in learning_curve.png (evenly spaced; the rolling means use every one)"""
 
-    matplotlib.use("Agg")  # no display needed (headless machines, CI)
-    import matplotlib.pyplot as plt
 
-    arrays = curve.to_arrays()
-    figure, axis = plt.subplots(figsize=(7, 4))
-    steps, returns = arrays["env_steps"], arrays["episode_return"]
-    if returns.size:
-        axis.plot(steps, returns, ".", alpha=0.35, label="episode return")
-        kernel = min(window, returns.size)
-        rolling = np.convolve(returns, np.ones(kernel) / kernel, mode="valid")
-        axis.plot(steps[kernel - 1 :], rolling, "-", label=f"mean of last {kernel}")
-        success = arrays["success"]
-        if not np.isnan(success).all():
-            twin = axis.twinx()
-            known = ~np.isnan(success)
+class LearningCurvePlot:
+    """learning_curve.png, redrawn in place: one figure kept for the whole run, its lines given new
+    data at each redraw, at most PLOT_POINTS points per line.
+
+    A new figure per redraw became cyclic garbage (~4,800 objects with its Agg canvas), which in a
+    process the size of the agent only the rare full collection frees: the agent grew by tens of MB
+    in minutes. Kept artists leave nothing to collect, and the fixed point count keeps a redraw's
+    cost the same at a million steps as at the start."""
+
+    def __init__(self, path: Path, window: int = 100) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed (headless machines, CI)
+        from matplotlib.figure import Figure
+
+        self.path, self.window = Path(path), window
+        self.figure = Figure(figsize=(7, 4))  # not pyplot's: nothing global refers to it
+        self.axis = self.figure.add_subplot()
+        self.twin = self.axis.twinx()
+        (self.returns,) = self.axis.plot([], [], ".", alpha=0.35, label="episode return")
+        (self.mean,) = self.axis.plot([], [], "-", label="rolling mean")
+        (self.success,) = self.twin.plot([], [], "g--", label="success rate")
+        self.axis.set_xlabel("env steps")
+        self.axis.set_ylabel("return")
+        self.twin.set_ylabel("success rate")
+        self.twin.set_ylim(0, 1)
+        # Made once: a legend per redraw was the garbage of the figure (a few hundred objects).
+        self.legend = self.axis.legend(loc="lower right")
+
+    def draw(self, curve: LearningCurve, title: str = "") -> Path:
+        """Episode returns and their rolling mean vs env steps, and the rolling success rate."""
+        steps, returns = curve.column("env_steps"), curve.column("episode_return")
+        kernel = min(self.window, returns.size)
+        self.returns.set_data(*thin(steps, returns))
+        self.mean.set_data(*thin(steps[kernel - 1 :], rolling_mean(returns, kernel)))
+        self.legend.get_texts()[1].set_text(f"mean of last {kernel}")
+        success = curve.column("success")
+        known = ~np.isnan(success)
+        self.twin.set_visible(bool(known.any()))
+        if known.any():
             success_kernel = min(kernel, int(known.sum()))
-            rate = np.convolve(success[known], np.ones(success_kernel) / success_kernel, mode="valid")
-            twin.plot(steps[known][success_kernel - 1 :], rate, "g--", label="success rate")
-            twin.set_ylabel("success rate")
-            twin.set_ylim(0, 1)
-    axis.set_xlabel("env steps")
-    axis.set_ylabel("return")
-    axis.set_title(title or "learning curve")
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    try:
-        with atomic_path(path) as temporary:  # a viewer never sees a half-written image
-            figure.savefig(temporary, format="png", dpi=90)
-    finally:
-        plt.close(figure)
-    return path
+            rate = rolling_mean(success[known], success_kernel)
+            self.success.set_data(*thin(steps[known][success_kernel - 1 :], rate))
+        self.axis.relim()
+        self.axis.autoscale_view()
+        self.axis.set_title(title or "learning curve")
+        self.figure.tight_layout()
+        with atomic_path(self.path) as temporary:  # a viewer never sees a half-written image
+            self.figure.savefig(temporary, format="png", dpi=90)
+        return self.path
+
+
+def rolling_mean(values: np.ndarray, kernel: int) -> np.ndarray:
+    """Means of every `kernel` consecutive values (len(values) - kernel + 1 of them; none when empty)."""
+    if kernel < 1 or values.size < kernel:
+        return np.empty(0)
+    sums = np.cumsum(np.concatenate(([0.0], values.astype(np.float64))))
+    return (sums[kernel:] - sums[:-kernel]) / kernel
+
+
+def thin(x: np.ndarray, y: np.ndarray, points: int = PLOT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most `points` evenly spaced (x, y) pairs, the first and the last included."""
+    if x.size <= points:
+        return x, y
+    index = np.linspace(0, x.size - 1, points).round().astype(np.int64)
+    return x[index], y[index]
+
+
+def plot_learning_curve(curve: LearningCurve, path: Path, title: str = "", window: int = 100) -> Path:
+    """learning_curve.png of a curve, once (a run's reporter keeps its LearningCurvePlot instead)."""
+    return LearningCurvePlot(path, window).draw(curve, title)
 
 
 def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+class EvalCurvePlot:
+    """eval_curve.png, redrawn in place after each evaluation: success rate and return against env
+    steps and wall time (two rows of axes), on one kept figure, for the reason LearningCurvePlot says."""
+
+    def __init__(self, path: Path, title: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        self.path = Path(path)
+        self.figure = Figure(figsize=(10, 7))
+        self.axes = self.figure.subplots(2, 2)
+        self.success: list[Any] = []  # Line2D of each column (matplotlib is imported lazily)
+        self.returns: list[Any] = []
+        for column, label in enumerate(("env steps", "wall time (min)")):
+            top, bottom = self.axes[0][column], self.axes[1][column]
+            self.success.append(top.plot([], [], marker="o")[0])
+            top.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
+            top.set_ylim(-0.02, 1.02)
+            top.set_ylabel("eval success rate")
+            self.returns.append(bottom.plot([], [], marker="o", color="tab:orange")[0])
+            bottom.set_ylabel("eval mean return")
+            bottom.set_xlabel(label)
+        self.figure.suptitle(title)
+
+    def draw(self, rows: list[dict[str, float]]) -> Path:
+        steps = [row["env_steps"] for row in rows]
+        minutes = [row["wall_s"] / 60.0 for row in rows]
+        success = [row["eval_success_rate"] for row in rows]
+        returns = [row["eval_mean_return"] for row in rows]
+        for column, x in enumerate((steps, minutes)):
+            self.success[column].set_data(x, success)
+            self.returns[column].set_data(x, returns)
+            for row, axis in enumerate((self.axes[0][column], self.axes[1][column])):
+                axis.relim()
+                axis.autoscale_view(scaley=row == 1)  # the success rate keeps its fixed 0..1 range
+        self.figure.tight_layout()
+        with atomic_path(self.path) as temporary:
+            self.figure.savefig(temporary, format="png", dpi=80)
+        return self.path
+
+
 def plot_eval_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
-    """Success rate and return against env steps and wall time (one PNG, two rows of axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [row["env_steps"] for row in rows]
-    minutes = [row["wall_s"] / 60.0 for row in rows]
-    success = [row["eval_success_rate"] for row in rows]
-    returns = [row["eval_mean_return"] for row in rows]
-    figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for column, (x, label) in enumerate(((steps, "env steps"), (minutes, "wall time (min)"))):
-        axes[0][column].plot(x, success, marker="o")
-        axes[0][column].axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
-        axes[0][column].set_ylim(-0.02, 1.02)
-        axes[0][column].set_ylabel("eval success rate")
-        axes[1][column].plot(x, returns, marker="o", color="tab:orange")
-        axes[1][column].set_ylabel("eval mean return")
-        axes[1][column].set_xlabel(label)
-    figure.suptitle(title)
-    figure.tight_layout()
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, format="png", dpi=80)
-    finally:
-        plt.close(figure)
+    """eval_curve.png of these rows, once (a run's EvalCurveWriter keeps its EvalCurvePlot instead)."""
+    EvalCurvePlot(path, title).draw(rows)
 
 
 class EvalCurveWriter:
-    """Appends one row per evaluation to eval_curve.csv and keeps the rows for plot_eval_curve."""
+    """Appends one row per evaluation to eval_curve.csv and keeps the rows for its plot."""
 
     def __init__(self, path: Path, append: bool = False) -> None:
         """`append`: keep the rows of an existing file (a resumed run goes on with its curve)."""
         self.path = Path(path)
         self.rows: list[dict[str, float]] = (read_rows(self.path, EVAL_COLUMNS) or []) if append else []
         self._log = CsvLog(self.path, EVAL_COLUMNS, append=append)
+        self._plot: EvalCurvePlot | None = None
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(row)
         self._log.append(row)
+
+    def plot(self, path: Path, title: str) -> Path:
+        """Redraw the PNG of every row so far (one kept figure for the run)."""
+        if self._plot is None:
+            self._plot = EvalCurvePlot(path, title)
+        return self._plot.draw(self.rows)

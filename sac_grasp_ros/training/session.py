@@ -47,7 +47,6 @@ from sac_grasp_ros.training.reporting import (
     EVAL_CURVE_PNG,
     EvalCurveWriter,
     RunReporter,
-    plot_eval_curve,
 )
 from sac_grasp_ros.training.schedule import PeriodicEvaluation, UpdateScheduler
 
@@ -348,7 +347,7 @@ class TrainingSession:
             }
         )
         path = Path(self.config.report_dir) / EVAL_CURVE_PNG
-        plot_eval_curve(self.eval_curve.rows, path, f"{self.name} evaluations, seed {self.config.seed}")
+        self.eval_curve.plot(path, f"{self.name} evaluations, seed {self.config.seed}")
 
     def best_dir(self) -> str:
         return str(Path(self.config.checkpoint_dir).parent / BEST_CHECKPOINT)
