@@ -1,18 +1,25 @@
-"""`sac-grasp export`: the deterministic policy as TorchScript and ONNX, ready for a robot-side runtime.
+"""`sac-grasp export`: the deterministic policy as ONNX and TorchScript, ready for a robot-side runtime.
 
 The exported graph takes the raw observation (float32 [batch, obs_dim], exactly what `GraspEnv`
 returns for the trained observation mode) and returns joint velocities in rad/s (tanh(mean) times the
 env's `max_joint_velocity`), so a deployment needs neither this package nor the action convention.
-Both files are checked against the torch policy on random inputs before the command succeeds.
+The ONNX file comes from `torch.export` through torch's current (dynamo) ONNX exporter, the graph
+ONNX Runtime, TensorRT and OpenVINO run. The TorchScript file is kept for its consumers: libtorch
+(C++ controllers) and `policy_node`'s `policy:=.../policy.pt`, which loads it without this package's
+checkpoint format. Both files are checked against the torch policy on random inputs before the
+command succeeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,22 @@ def build_export_module(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[P
     return module, loaded.obs_dim
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Mute what the exporter says about operators this graph never uses (torchvision's, absent here)
+    and torch's own deprecation notices: the user only needs the result and its verification."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
 def export_policy(
     policy_dir: Path, out_dir: Path, env_config_file: Path | None = None, seed: int = 0
 ) -> dict[str, Any]:
@@ -60,26 +83,27 @@ def export_policy(
     env_config = read_env_config(env_config_file, policy_dir)
     module, obs_dim = build_export_module(policy_dir, env_config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(1, obs_dim)
+    # Batch 2: torch.export specialises a dimension seen as 1 to a constant, and the batch must stay free.
+    example = torch.zeros(2, obs_dim)
 
     scripted = torch.jit.trace(module, example)
     torchscript_path = out_dir / TORCHSCRIPT_FILE
     with atomic_path(torchscript_path) as temporary:  # a failed export never leaves half a file
         torch.jit.save(scripted, str(temporary))
 
-    onnx_path = out_dir / ONNX_FILE
-    with warnings.catch_warnings(), atomic_path(onnx_path) as temporary:
-        # The TorchScript-based exporter is deprecated but needs no onnxscript; it is what we verify.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module,
+    with _quiet_exporter():
+        program = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        onnx_program = torch.onnx.export(
+            program,
             (example,),
-            str(temporary),
             input_names=["observation"],
             output_names=["joint_velocity"],
-            dynamic_axes={"observation": {0: "batch"}, "joint_velocity": {0: "batch"}},
-            dynamo=False,
+            dynamo=True,
+            verbose=False,
         )
+    onnx_path = out_dir / ONNX_FILE
+    with atomic_path(onnx_path) as temporary:
+        onnx_program.save(str(temporary))
 
     errors = verify_exports(module, torchscript_path, onnx_path, obs_dim, seed)
     manifest = {
