@@ -61,6 +61,10 @@ RUNTIME_SETTABLE = {
 """TrainingConfig parameters that take effect when changed at run time (`ros2 param set`)"""
 
 
+JOIN_WAIT = 10.0
+"""s the agent waits at start for every configured worker to connect before the first command."""
+
+
 class AgentNode(Node):
     """The SAC agent (see the module docstring)."""
 
@@ -92,6 +96,10 @@ class AgentNode(Node):
             )
             self.reset_clients[name] = self.create_client(Trigger, f"/{name}/{common.RESET_SERVICE}")
         self.active: set[str] = set()
+        self.started_at = time.monotonic()
+        self.all_joined = False
+        """False until every configured worker is connected or JOIN_WAIT has passed: DDS matches
+        workers seconds apart at times, and the first ones would otherwise train alone."""
         self.progress = {
             topic: self.create_publisher(Float64, f"~/{topic}", common.STATUS_QOS)
             for topic in ("episode_return", "success_rate", "q_loss", "policy_loss", "alpha")
@@ -264,6 +272,10 @@ class AgentNode(Node):
         return client.call_async(Trigger.Request()) if client.service_is_ready() else None
 
     def _send_actions(self, now: float) -> None:
+        if not self.all_joined:
+            if len(self.active) < len(self.worker_names) and now - self.started_at < JOIN_WAIT:
+                return
+            self.all_joined = True
         ready = self.pool.ready_workers(now, self.active)
         if not ready or self.session.sac is None:
             return
