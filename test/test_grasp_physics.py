@@ -68,7 +68,7 @@ def test_servo_scales_multiply_the_nominal_gains_and_damping() -> None:
         ({"block_mass": -0.1}, "mass must be > 0"),
         ({"block_friction": 0.0}, "friction must be in"),
         ({"block_mass": math.nan}, "finite number"),
-        ({"servo_gain_scale": 0.0}, "servo_gain_scale must be > 0"),
+        ({"servo_gain_scale": 0.0}, "servo gain scale must be a positive"),
         ({"servo_damping_scale": "1"}, "finite number"),
         ({"backend": "pyrep", "block_mass": 0.1}, "need the mujoco backend"),
     ],

@@ -4,7 +4,6 @@ and the `env.yaml` a trained policy carries (what it was trained on)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,17 +132,11 @@ class GraspEnvConfig:
                 f"GraspEnvConfig.target_yaw_range must be a number of degrees in "
                 f"[0, {MAX_TARGET_YAW_RANGE:g}] (the cube repeats every 90 degrees), got {yaw_range!r}"
             )
-        for name in ("block_mass", "block_edge", "block_friction", "servo_gain_scale", "servo_damping_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"GraspEnvConfig.{name} must be a finite number, got {value!r}")
-        for name in ("servo_gain_scale", "servo_damping_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GraspEnvConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        try:
-            self.block_properties().check()
-        except ValueError as error:
-            raise ValueError(f"GraspEnvConfig block_mass/block_edge/block_friction: {error}") from None
+        for prefix, properties in (("block_", self.block_properties()), ("servo_", self.servo_properties())):
+            try:
+                properties.check()
+            except ValueError as error:
+                raise ValueError(f"GraspEnvConfig {prefix}* settings: {error}") from None
         if self.backend != "mujoco" and (
             self.block_properties() != BlockProperties() or self.servo_properties() != ServoProperties()
         ):

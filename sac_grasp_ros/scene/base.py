@@ -82,6 +82,13 @@ class ServoProperties:
     gain: float = 1.0
     damping: float = 1.0
 
+    def check(self) -> None:
+        """Raise ValueError for a scale that is not a positive finite number."""
+        for name in ("gain", "damping"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise ValueError(f"servo {name} scale must be a positive finite number, got {value!r}")
+
 
 class GraspScene(ABC):
     """A Sawyer arm with a two-finger gripper, a table and one block, driven by joint velocities.

@@ -165,10 +165,7 @@ class MujocoGraspScene(GraspScene):
 
     def configure(self, block: BlockProperties, servos: ServoProperties) -> None:
         block.check()
-        for name in ("gain", "damping"):
-            value = getattr(servos, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                raise ValueError(f"servo {name} scale must be a positive finite number, got {value!r}")
+        servos.check()
         self.block, self.servos = block, servos
         if self.model is not None:
             self._apply_properties()
