@@ -250,30 +250,26 @@ class GraspEnv(gym.Env):
             refused = self._move_tool(command)
         else:
             self.scene.step(command)
-        attempted = grasped = nan_reset = False
-        if self._blew_up():
-            nan_reset = True
-        else:
+        attempted = grasped = fell = False
+        nan_reset = self.scene.diverged()
+        if not nan_reset:
             approach = self._approach()
             if self._grasp_gate(approach) and self.scene.target_in_sensor():
                 attempted = True
                 grasped = self.scene.attempt_grasp(self.config.lift_height)
                 if not grasped and not self.scene.diverged():
                     self.scene.open_gripper()
-            nan_reset = self._blew_up()
-        if nan_reset:  # the original's first reward rule: a blown-up scene restarts, reward 0
-            self.scene.reset(*self._start_target)
-            reward, terms = 0.0, self._zero_terms()
-            fell = grasped = False
-        else:
+            nan_reset = self.scene.diverged()
+        if not nan_reset:
             fell = self._block_fell()
             reward, terms = self.compute_reward(approach, grasped=grasped and not fell, fell=fell)
-        obs = self._observe()
-        if not self._sane(obs):  # a blow-up the scene did not report: restart all the same
+            obs = self._observe()
+            nan_reset = not self._sane(obs)  # a blow-up the scene did not report: restart all the same
+        if nan_reset:  # the original's first reward rule: a blown-up scene restarts, reward 0
             self.scene.reset(*self._start_target)
             obs = self._observe()
-            nan_reset, fell, grasped = True, False, False
             reward, terms = 0.0, self._zero_terms()
+            fell = grasped = False
         success = grasped and not fell
         terminated = success or fell or nan_reset
         self._steps += 1
@@ -413,10 +409,6 @@ class GraspEnv(gym.Env):
                 scene.gripper_euler() if self._symmetric else None,  # not on the extended step path
             )
         return obs.copy()
-
-    def _blew_up(self) -> bool:
-        """The scene diverged: MuJoCo met NaN/inf/huge values (and reset its data) or the tool is lost."""
-        return self.scene.diverged()
 
     @staticmethod
     def _sane(obs: np.ndarray) -> bool:
