@@ -30,6 +30,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "sac_grasp_ros.evaluate",
         "success and steps-to-grasp over a grid of block placements and yaws (JSON + heatmap)",
     ),
+    "robustness": (
+        "sac_grasp_ros.robustness",
+        "success of a policy and the scripted controller under each sim-to-real perturbation (JSON + plot)",
+    ),
     "view": (
         "sac_grasp_ros.nodes.view_command",
         "serve a live browser view of a running graph (arm, curves)",

@@ -61,6 +61,12 @@ SECTIONS = (
         "policy carries; `--sim.*` options of `sac-grasp train --in-process`.",
     ),
     Section(
+        "Simulator: domain randomization (`randomization.*`)", "sac_grasp_ros/envs/randomization.py",
+        "DomainRandomization", "randomization.",
+        "The `randomization` field of the environment: ROS parameters of every `sim_node` under "
+        "`randomization.` (YAML: a nested `randomization:` mapping), in env.yaml and `GraspEnv` alike.",
+    ),
+    Section(
         "Simulator: the node (`sim_node`)", "sac_grasp_ros/nodes/sim_node.py", "SimNodeSettings", "",
         "ROS parameters of every `sim_node` besides the environment's.",
         settable=("sac_grasp_ros/nodes/sim_node.py", "RUNTIME_SETTABLE"),
@@ -132,6 +138,8 @@ def _default(value: ast.expr | None) -> str:
             if keyword.arg == "default":
                 return _literal(keyword.value)
             if keyword.arg == "default_factory":
+                if isinstance(keyword.value, ast.Lambda):  # lambda: [1.0, 1.0]
+                    return _literal(keyword.value.body)
                 factory = ast.unparse(keyword.value)
                 return {"list": "[]", "dict": "{}", "tuple": "()"}.get(factory, f"{factory}()")
         return ""

@@ -70,3 +70,36 @@ def test_policy_node_settings_are_validated():
         values = {"policy": "p", **bad} if bad else {}
         with pytest.raises(ValueError, match=message):
             PolicyNodeSettings(**values).validate()
+
+
+def _header(session: int, episode: int, step: int, done: bool = False, success: bool = False) -> list[float]:
+    """A step message's header (protocol.HEADER_FIELDS order)."""
+    return [
+        session,
+        episode,
+        step,
+        0.0,
+        float(done and success),
+        float(done and not success),
+        float(success),
+        0.0,
+    ]
+
+
+def test_the_episode_tally_counts_only_episodes_it_saw_whole():
+    from sac_grasp_ros.graph.episodes import EpisodeTally
+
+    tally = EpisodeTally()
+    for step in (7, 8, 9):  # joined mid-episode: not counted
+        tally.observe(_header(1, 0, step, done=step == 9))
+    for step in range(4):  # a grasp at step 3
+        tally.observe(_header(1, 1, step, done=step == 3, success=step == 3))
+    for step in range(3):  # cut by a simulator restart (new session): not counted
+        tally.observe(_header(1, 2, step))
+    for step in (0, 1, 3, 4):  # a lost message: not whole, not counted
+        tally.observe(_header(2, 0, step, done=step == 4, success=True))
+    for step in range(6):  # a timeout
+        tally.observe(_header(2, 1, step, done=step == 5))
+    assert tally.summary() == {
+        "episodes": 2, "success_rate": 0.5, "mean_steps_to_grasp": 3.0, "mean_length": 4.0
+    }  # fmt: skip

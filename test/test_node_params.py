@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,6 +22,7 @@ from rcl_interfaces.msg import SetParametersResult  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from sac_grasp_ros.envs.config import GraspEnvConfig  # noqa: E402
+from sac_grasp_ros.envs.randomization import DomainRandomization  # noqa: E402
 from sac_grasp_ros.nodes.common import StartupError  # noqa: E402
 from sac_grasp_ros.nodes.params import (  # noqa: E402
     accept_runtime_changes,
@@ -165,15 +167,40 @@ def sim_node(ros_env, tmp_path: Path) -> Iterator:
 
 def test_sim_node_declares_every_env_field_and_passes_it_to_the_env(sim_node) -> None:
     node = sim_node({"lift_height": 0.07, "end_position_scale": 1, "seed": 5, "markers_every": 0})
-    for f in dataclasses.fields(GraspEnvConfig):
-        assert node.has_parameter(f.name), f.name
-        assert node.describe_parameter(f.name).description  # the field's docstring
+    names = [f.name for f in dataclasses.fields(GraspEnvConfig) if f.name != "randomization"]
+    names += [f"randomization.{f.name}" for f in dataclasses.fields(DomainRandomization)]
+    for name in names:
+        assert node.has_parameter(name), name
+        assert node.describe_parameter(name).description  # the field's docstring
     assert node.env.config.lift_height == 0.07 and node.env.config.end_position_scale == 1.0
     assert node.env.config.seed == 5 and node.get_parameter("max_episode_steps").value == 100
     assert node.env.config == dataclasses.replace(
         GraspEnvConfig(), lift_height=0.07, end_position_scale=1.0, seed=5
     )  # every other field at the dataclass default
     assert node.settings.markers_every == 0
+
+
+def test_sim_node_takes_randomization_ranges_as_the_in_process_env_does(sim_node) -> None:
+    """The `randomization:` block of a graph config reaches the worker's env: the same draws and the
+    same observations as GraspEnv built from the same settings in this process."""
+    from sac_grasp_ros.envs.grasp_env import GraspEnv
+
+    ranges = {"block_mass_scale": [1, 4], "latency_steps": [0, 20], "pose_noise_position": 0.001}
+    node = sim_node({"seed": 3, "random_target": True, "randomization": ranges, "markers_every": 0})
+    expected = GraspEnvConfig.from_dict({"seed": 3, "random_target": True, "randomization": ranges})
+    assert node.env.config == expected and node.env.config.randomization.block_mass_scale == [1.0, 4.0]
+    assert list(node.get_parameter("randomization.latency_steps").value) == [0, 20]
+    in_process = GraspEnv(config=expected)
+    try:
+        for seed in (3, 4):
+            node_obs, node_info = node.env.reset(seed=seed)
+            obs, info = in_process.reset(seed=seed)
+            assert node_info["perturbation"] == info["perturbation"]
+            np.testing.assert_array_equal(node_obs, obs)
+    finally:
+        in_process.close()
+    with pytest.raises(StartupError, match=r"randomization\.latency_steps must be \[low, high\] integers"):
+        sim_node({"randomization": {"latency_steps": [5, 1]}})
 
 
 def test_sim_node_refuses_bad_env_parameters_by_name(sim_node) -> None:

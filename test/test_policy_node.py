@@ -235,3 +235,58 @@ def test_launcher_deploys_an_exported_policy_until_interrupted(ros_env, ros_clie
     logs = "\n".join(p.read_text() for p in sorted((out / "logs").glob("*.log")))
     assert launcher.returncode == 0, stderr + logs
     assert "policy.pt (extended observation)" in logs and "exited with" not in stderr
+
+
+def test_deploy_on_a_randomized_robot_counts_its_episodes_and_sees_a_perturbed_pose(
+    ros_env, ros_client, tmp_path
+):
+    """`sac-grasp deploy --config config/deploy_randomized.yaml --episodes N`: the shipped policy on a
+    robot stand-in whose block pose arrives biased and noisy; the launcher stops after N whole episodes
+    and prints their success."""
+    import json
+
+    from visualization_msgs.msg import MarkerArray
+
+    from sac_grasp_ros import paths
+
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(
+        [
+            sys.executable, "-m", "sac_grasp_ros.graph.launcher", "deploy",
+            "--config", str(paths.config_file("deploy_randomized")), "--episodes", "3",
+            "--domain-id", ros_env["ROS_DOMAIN_ID"], "--out", str(out), "--timeout", "300",
+        ],
+        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    reported: list[PoseStamped] = []
+    true_blocks: list = []
+    node = ros_client.node
+    node.create_subscription(PoseStamped, "/target_pose", reported.append, 100)
+    node.create_subscription(
+        MarkerArray, "/markers", lambda m: true_blocks.extend(k for k in m.markers if k.id == 0), 100
+    )
+    try:
+        ros_client.spin_until(lambda: len(true_blocks) >= 10, 120, "block markers")
+        stdout, stderr = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate()
+    assert launcher.returncode == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 3 and 0.0 <= summary["success_rate"] <= 1.0
+    assert json.loads((out / "result.json").read_text()) == summary
+
+    def seconds(msg) -> float:
+        return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+    offsets = []  # reported minus true block position, for a pose and a marker of the same step
+    for marker in true_blocks:
+        pose = min(reported, key=lambda p: abs(seconds(p) - seconds(marker)))
+        if abs(seconds(pose) - seconds(marker)) < 0.02:
+            seen, truth = pose.pose.position, marker.pose.position
+            offsets.append([seen.x - truth.x, seen.y - truth.y, seen.z - truth.z])
+    assert len(offsets) >= 3, (len(true_blocks), len(reported))
+    offsets = np.abs(np.array(offsets))
+    assert offsets.min(axis=1).max() > 0.0  # biased and noisy ...
+    assert offsets.max() < 0.012  # ... by up to 5 mm plus 1 mm of noise per axis

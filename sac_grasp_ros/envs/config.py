@@ -4,13 +4,14 @@ and the `env.yaml` a trained policy carries (what it was trained on)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sac_grasp_ros.envs.observation import OBSERVATION_SIZES
+from sac_grasp_ros.envs.randomization import DomainRandomization
 from sac_grasp_ros.scene import BACKENDS
 from sac_grasp_ros.scene.base import BlockProperties, ServoProperties
 
@@ -92,10 +93,17 @@ class GraspEnvConfig:
     """Multiplies the stiffness of the arm's joint-velocity servos (1: the nominal Sawyer model)."""
     servo_damping_scale: float = 1.0
     """Multiplies the damping of the arm's servos and joints (1: the nominal Sawyer model)."""
+    randomization: DomainRandomization = field(default_factory=DomainRandomization)
+    """Per-episode ranges of the block, the servos, command latency, the reported block pose, the
+    start posture and joint sensor noise (`envs.randomization`), around the settings above; all off by
+    default. Drawn from a stream split off the env's seeded generator (a seed's placements stay the
+    same with randomization on or off)."""
     seed: int | None = None
     """Seed used by the first reset when reset() gets none."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.randomization, dict):  # YAML, ROS parameters
+            self.randomization = DomainRandomization.from_dict(self.randomization)
         self.validate()
 
     def validate(self) -> None:
@@ -137,12 +145,19 @@ class GraspEnvConfig:
                 properties.check()
             except ValueError as error:
                 raise ValueError(f"GraspEnvConfig {prefix}* settings: {error}") from None
+        if not isinstance(self.randomization, DomainRandomization):
+            raise ValueError(
+                f"GraspEnvConfig.randomization must be a mapping of ranges, got {self.randomization!r}"
+            )
+        self.randomization.check_holdable(self.block_properties())
         if self.backend != "mujoco" and (
-            self.block_properties() != BlockProperties() or self.servo_properties() != ServoProperties()
+            self.block_properties() != BlockProperties()
+            or self.servo_properties() != ServoProperties()
+            or self.randomization.active
         ):
             raise ValueError(
                 f"GraspEnvConfig: the {self.backend} backend's block and servos come from its scene file; "
-                f"block_* and servo_* settings need the mujoco backend"
+                f"block_*, servo_* and randomization settings need the mujoco backend"
             )
         if not isinstance(self.random_target, bool):
             raise ValueError(f"GraspEnvConfig.random_target must be a bool, got {self.random_target!r}")

@@ -15,7 +15,9 @@ from sac_grasp_ros.envs.observation import (
     TOOL_OBSERVATIONS,
     write_tool_features,
 )
+from sac_grasp_ros.envs.randomization import CommandDelay, EpisodePerturbation, SensorNoise
 from sac_grasp_ros.scene import JOINT_NAMES, GraspScene, make_scene
+from sac_grasp_ros.scene.base import HOME_POSTURE
 from sac_grasp_ros.scene.kinematics import (
     damped_pinv,
     face_yaw_error,
@@ -41,6 +43,8 @@ WORKSPACE_MARGIN_POS_Y = 0.30
 WORKSPACE_MARGIN_BELOW = 0.30
 WORKSPACE_MARGIN_ABOVE = 0.45
 RENDER_SIZE = (240, 320)
+START_POSTURE_MARGIN = 0.002
+"""rad kept inside the joint limits by a randomized start posture."""
 OBSERVATION_LIMIT = 1e3
 """An observation value beyond this (rad, rad/s, m) can only come from a blown-up simulation."""
 
@@ -134,7 +138,15 @@ class GraspEnv(gym.Env):
       shaped rewards, physically checked grasps). Later, with defaults unchanged: `target_yaw_range`
       (rotated blocks), the `symmetric` observation, reset options placing the block; the block's
       mass, edge and friction and the servo scales as settings, on stiffer, coupled finger contacts
-      (see `scene/mujoco_model.py`), and the NaN guard over the whole step.
+      (see `scene/mujoco_model.py`), and the NaN guard over the whole step; domain randomization
+      (`randomization`, off by default).
+
+    ## Domain randomization
+    `config.randomization` (`envs.randomization.DomainRandomization`) draws, at every reset, the block,
+    the servo scales, a command latency, a bias of the reported block pose and a start posture from
+    its ranges, and adds per-step noise to the reported block pose and joints. Observations (and
+    `observed_target_pose`) report what the sensors see; the reward, the grasp gate and the physics
+    use the truth. `info["perturbation"]` of `reset` holds the draw.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
@@ -195,6 +207,17 @@ class GraspEnv(gym.Env):
         self._steps = 0
         self._needs_reset = True
         self._renderer = None
+        randomization = config.randomization
+        self._randomized = randomization.active
+        self._reconfigures = randomization.changes_physics
+        self._perturbation = EpisodePerturbation(config.block_properties(), config.servo_properties())
+        self._perturb_rng: np.random.Generator | None = None
+        self._noise = SensorNoise(randomization)
+        self._delay = CommandDelay(self.scene.substeps) if randomization.latency_steps[1] > 0 else None
+        self._seen_pose: tuple[np.ndarray, float] = self._start_target
+        if randomization.start_posture != [0.0, 0.0]:
+            low, high = self.scene.joint_limits()
+            self._joint_limits = (low + START_POSTURE_MARGIN, high - START_POSTURE_MARGIN)
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -203,6 +226,8 @@ class GraspEnv(gym.Env):
         if seed is None and self._np_random is None and self.config.seed is not None:
             seed = self.config.seed
         super().reset(seed=seed)
+        if self._randomized:
+            self._draw_perturbation(new_stream=seed is not None)
         if options and ("target" in options or "target_yaw" in options):
             self._start_target = self._placement(options)
         elif self.config.random_target:
@@ -214,18 +239,46 @@ class GraspEnv(gym.Env):
             self._start_target = (xyz, yaw)
         else:
             self._start_target = (self.scene.initial_target[0].copy(), self.scene.initial_target[1])
-        self.scene.reset(*self._start_target)
+        self._restart_scene()
         self._fall_z = float(self._start_target[0][2]) - FALL_DROP
         self._steps = 0
         self._needs_reset = False
         obs = self._observe()
         if not self._sane(obs):
             raise RuntimeError(f"the scene's state is not finite right after a reset: {obs.tolist()}")
-        return obs, {"target": self._start_target[0].copy()}
+        info: dict[str, Any] = {"target": self._start_target[0].copy()}
+        if self._randomized:
+            info["perturbation"] = self._perturbation.to_dict()
+        return obs, info
+
+    def _draw_perturbation(self, new_stream: bool) -> None:
+        """This episode's randomization, from a stream split off np_random when it is (re)seeded, so
+        the placements a seed draws do not depend on what is randomized."""
+        if new_stream or self._perturb_rng is None:
+            self._perturb_rng = np.random.Generator(self.np_random.bit_generator.jumped())
+        config = self.config
+        self._perturbation = config.randomization.draw(
+            self._perturb_rng, config.block_properties(), config.servo_properties()
+        )
+        if self._reconfigures:  # the block's resting height follows its edge: before the placement
+            self.scene.configure(self._perturbation.block, self._perturbation.servos)
+
+    def _restart_scene(self) -> None:
+        """The block at the episode's start pose, the arm at its (perturbed) start posture, nothing in
+        flight."""
+        self.scene.reset(*self._start_target)
+        offset = self._perturbation.start_offset
+        if self._randomized and offset.any():  # within the joint limits (right_j4 is 4 mrad off its own)
+            low, high = self._joint_limits
+            self.scene.set_arm_state(np.clip(HOME_POSTURE + offset, low, high))
+        if self._delay is not None:
+            self._delay.reset(self._perturbation.latency_steps)
 
     def _placement(self, options: dict[str, Any]) -> tuple[np.ndarray, float]:
         """The block pose asked for by reset options; ValueError when it is malformed or off the table."""
         xyz = np.array(options.get("target", self.scene.initial_target[0]), dtype=float)
+        if self.config.randomization.block_edge and xyz.shape == (3,):
+            xyz[2] = self.scene.initial_target[0][2]  # the drawn block rests at its own height
         yaw = options.get("target_yaw", self.scene.initial_target[1])
         if xyz.shape != (3,) or not np.isfinite(xyz).all():
             raise ValueError(
@@ -249,7 +302,7 @@ class GraspEnv(gym.Env):
         if self._end_position:
             refused = self._move_tool(command)
         else:
-            self.scene.step(command)
+            self._drive(command)
         attempted = grasped = fell = False
         nan_reset = self.scene.diverged()
         if not nan_reset:
@@ -257,6 +310,8 @@ class GraspEnv(gym.Env):
             if self._grasp_gate(approach) and self.scene.target_in_sensor():
                 attempted = True
                 grasped = self.scene.attempt_grasp(self.config.lift_height)
+                if self._delay is not None:
+                    self._delay.clear()  # the manoeuvre took the arm over: what was in flight is void
                 if not grasped and not self.scene.diverged():
                     self.scene.open_gripper()
             nan_reset = self.scene.diverged()
@@ -266,7 +321,7 @@ class GraspEnv(gym.Env):
             obs = self._observe()
             nan_reset = not self._sane(obs)  # a blow-up the scene did not report: restart all the same
         if nan_reset:  # the original's first reward rule: a blown-up scene restarts, reward 0
-            self.scene.reset(*self._start_target)
+            self._restart_scene()
             obs = self._observe()
             reward, terms = 0.0, self._zero_terms()
             fell = grasped = False
@@ -310,7 +365,28 @@ class GraspEnv(gym.Env):
         return self.scene.joint_velocities()
 
     def target_pose(self) -> tuple[np.ndarray, float]:
+        """The block's true centre and yaw (the simulator's)."""
         return self.scene.target_pose()
+
+    def observed_target_pose(self) -> tuple[np.ndarray, float]:
+        """The block pose the last observation reported: the true one unless randomization biases or
+        noises it (what a controller that plays fair, and a robot's perception, would see)."""
+        if not self._randomized:
+            return self.scene.target_pose()
+        xyz, yaw = self._seen_pose
+        return xyz.copy(), yaw
+
+    def observed_joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Joint positions and velocities as the last observation reported them: the true ones unless
+        randomization adds sensor noise."""
+        if not self._randomized:
+            return self.scene.joint_positions(), self.scene.joint_velocities()
+        return self._obs[0:7].astype(float), self._obs[7:14].astype(float)
+
+    @property
+    def perturbation(self) -> EpisodePerturbation:
+        """What this episode's randomization drew (the nominal settings when it is off)."""
+        return self._perturbation
 
     def finger_joint_state(self) -> tuple[list[float], list[float]] | None:
         """(positions, velocities) of the (r, l) finger slide joints; None when the backend has none."""
@@ -373,7 +449,7 @@ class GraspEnv(gym.Env):
         goal = scene.gripper_position() + command[:3] * scale
         if np.any(goal < self._move_low) or np.any(goal > self._move_high) or not np.isfinite(goal).all():
             self._command[:] = 0.0
-            scene.step(self._command)
+            self._drive(self._command)
             return True
         goal_yaw = float(scene.gripper_euler()[2]) + float(command[3]) * scale
         first_error = None
@@ -389,16 +465,30 @@ class GraspEnv(gym.Env):
             first_error = norm if first_error is None else first_error
             if norm <= IK_TOLERANCE * first_error or scene.diverged():
                 break
-            scene.step(damped_pinv(task_jac) @ error * (IK_GAIN / self.config.control_period))
+            self._drive(damped_pinv(task_jac) @ error * (IK_GAIN / self.config.control_period))
         return False
 
+    def _drive(self, joint_velocities: np.ndarray) -> None:
+        """One control period of joint velocity commands, through the episode's latency if any."""
+        if self._delay is None:
+            self.scene.step(joint_velocities)
+        else:
+            self._delay.step(self.scene, joint_velocities)
+
     def _observe(self) -> np.ndarray:
-        """The layout of envs.observation: the scene writes the original 17 values, then the extended part."""
+        """The layout of envs.observation: the scene writes the original 17 values, then the extended
+        part; with randomization, the block pose and joints as the sensors report them."""
         obs = self._obs
         scene = self.scene
         scene.write_observation(obs)
+        if self._randomized:
+            rng = self._perturb_rng
+            xyz, yaw = self._noise.perceive_pose(rng, *scene.target_pose(), self._perturbation)
+            self._seen_pose = (xyz, yaw)
+            obs[14:17] = xyz
+            self._noise.perturb_joints(rng, obs[0:7], obs[7:14])
         if self._tool_features:
-            xyz, yaw = scene.target_pose()
+            xyz, yaw = self._seen_pose if self._randomized else scene.target_pose()
             write_tool_features(
                 self.config.observation,
                 obs,

@@ -60,12 +60,12 @@ class ScriptedGrasper:
         """Pre-grasp point until the tool is above the block, then the grasp point."""
         env = self.env
         tool = env.gripper_position()
-        target, _ = env.target_pose()
+        target, _ = env.observed_target_pose()  # what its sensors report, like a policy's observation
         dx, dy = float(tool[0] - target[0]), float(tool[1] - target[1])
         height = GRASP_OFFSET if math.hypot(dx, dy) < self.align_tolerance else PREGRASP_HEIGHT
         # The fingertips pass beside the block only while the tool is off its centre by less than the
         # open pads' clearance along the closing axis; until then they stay above the block's top.
-        edge = env.config.block_edge
+        edge = env.perturbation.block.edge
         heading = tool_heading(env.scene.gripper_euler())
         closing_error = abs(dx * math.cos(heading) + dy * math.sin(heading))
         if closing_error > (PAD_GAP_OPEN - edge) / 2 - PAD_CLEARANCE_MARGIN:
@@ -93,7 +93,7 @@ class ScriptedGrasper:
         speed = float(np.linalg.norm(velocity))
         if speed > self.max_speed:
             velocity *= self.max_speed / speed
-        _, block_yaw = env.target_pose()
+        _, block_yaw = env.observed_target_pose()
         euler = scene.gripper_euler()
         # The fingers' wanted heading, as the tool's Euler yaw, which turns the other way with the tool
         # pointing down (kinematics.tool_heading).

@@ -36,7 +36,7 @@ import yaml
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, VIEW_PORT, LaunchArguments, node_specs
 from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
-from sac_grasp_ros.graph.spec import ROLES, NodeSpec, params_file_content
+from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, ROLES, NodeSpec, params_file_content
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -96,6 +96,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         )
         parser.add_argument(
             "--command-topic", help="velocity controller command topic (default: from the config)"
+        )
+        parser.add_argument(
+            "--episodes",
+            type=int,
+            default=0,
+            help="stop after this many whole episodes of the simulated robot under the policy and print "
+            "their success as JSON (0: run until interrupted)",
         )
     else:
         parser.add_argument(
@@ -263,9 +270,25 @@ def start_progress_monitor(args: argparse.Namespace, specs: list[NodeSpec], env:
     return ProgressMonitor(total)
 
 
+def start_episode_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: dict[str, str]) -> Any:
+    """deploy --episodes N: the simulated robot's episodes under the policy, counted from its step
+    topic (or None without --episodes)."""
+    if args.role != "deploy" or not args.episodes:
+        return None
+    sim = next(s for s in specs if s.executable == "sim_node")
+    policy = next(s for s in specs if s.executable == "policy_node")
+    command_topic = str(policy.parameters.get("command_topic", DEPLOY_COMMAND_TOPIC))
+    adopt_ros_environment(env)
+    from sac_grasp_ros.nodes.episode_monitor import EpisodeMonitor
+
+    return EpisodeMonitor(f"{sim.namespace.rstrip('/')}/step", command_topic)
+
+
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
+        if getattr(args, "episodes", 0) < 0:
+            raise ValueError(f"--episodes must be >= 0, got {args.episodes}")
         run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
         out = Path(run.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -311,6 +334,8 @@ def main(argv: list[str]) -> int:
         supervisor.start_all()
         if args.role == "train":
             monitor = start_progress_monitor(args, specs, env)
+        episodes = start_episode_monitor(args, specs, env)
+        monitor = monitor or episodes
         if args.role == "test":
             adopt_ros_environment(env)
             from sac_grasp_ros.nodes.evaluate_client import call_evaluate  # rclpy: only for `test`
@@ -326,6 +351,12 @@ def main(argv: list[str]) -> int:
         while args.role != "test" and not stop_signal:
             if monitor is not None:
                 monitor.poll()
+            if episodes is not None and episodes.tally.episodes >= args.episodes:
+                summary = {**episodes.tally.summary(), "policy": run.policy_path().as_posix()}
+                result_line = json.dumps(summary)
+                (out / "result.json").write_text(result_line + "\n")
+                print(f"[launcher] {args.episodes} episodes done", file=sys.stderr)
+                break
             if graph_ended():
                 print(f"[launcher] {graph_end[0]}", file=sys.stderr)
                 break

@@ -192,7 +192,14 @@ def _declare_typed(node: Node, name: str, default: Any, descriptor: ParameterDes
         if isinstance(default, float) and override is not None and type(override.value) is int:
             value = float(override.value)
             return node.declare_parameter(name, value, descriptor, ignore_override=True).value
+        if _float_list(default) and override is not None and override.type_ == Parameter.Type.INTEGER_ARRAY:
+            values = [float(v) for v in override.value]  # [1, 4] in YAML for a range of floats
+            return node.declare_parameter(name, values, descriptor, ignore_override=True).value
         raise TypeError(f"parameter {name}: {error}") from None
+
+
+def _float_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, float) for v in value)
 
 
 def _ints_to_floats(params: list[Parameter], float_names: set[str]) -> list[Parameter]:

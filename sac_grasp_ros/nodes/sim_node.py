@@ -342,8 +342,9 @@ class SimNode(Node):
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.name = list(self.env.joint_names)
-        msg.position = [float(v) for v in self.env.joint_positions()]
-        msg.velocity = [float(v) for v in self.env.joint_velocities()]
+        positions, velocities = self.env.observed_joint_state()  # with the encoders' noise, if any
+        msg.position = [float(v) for v in positions]
+        msg.velocity = [float(v) for v in velocities]
         fingers = self.env.finger_joint_state()  # after the arm joints: the documented order stays
         if fingers is not None:
             msg.name = [*msg.name, *FINGER_JOINT_NAMES]
@@ -353,8 +354,9 @@ class SimNode(Node):
         self._publish_target_pose(msg.header.stamp)
 
     def _publish_target_pose(self, stamp: Any) -> None:
-        """The block pose, as a perception system would give it to a deployed policy_node."""
-        xyz, yaw = self.env.target_pose()
+        """The block pose, as a perception system would give it to a deployed policy_node: the one the
+        observation reports (randomization's bias and noise included)."""
+        xyz, yaw = self.env.observed_target_pose()
         msg = PoseStamped()
         msg.header.stamp = stamp
         msg.header.frame_id = self.settings.frame_id
@@ -376,7 +378,7 @@ class SimNode(Node):
         block = self._marker(Marker.CUBE, 0, stamp, target_xyz, (0.9, 0.2, 0.2))
         o = block.pose.orientation
         o.x, o.y, o.z, o.w = quaternion_from_yaw(float(target_yaw))
-        block.scale.x = block.scale.y = block.scale.z = 0.04
+        block.scale.x = block.scale.y = block.scale.z = self.env.perturbation.block.edge
         point = self._marker(Marker.SPHERE, 1, stamp, pregrasp, (0.2, 0.8, 0.2))
         point.scale.x = point.scale.y = point.scale.z = 0.02
         text = self._marker(

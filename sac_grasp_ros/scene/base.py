@@ -126,6 +126,19 @@ class GraspScene(ABC):
         """Command 7 joint velocities (rad/s, clamped to +/- the velocity limit) for one control period
         and advance the simulation."""
 
+    def advance(self, joint_velocities: np.ndarray, physics_steps: int) -> None:
+        """Command 7 joint velocities for `physics_steps` steps of the physics engine (part of a control
+        period: what a delayed command needs); backends that only step whole periods refuse."""
+        raise ValueError(f"the {type(self).__name__} backend steps whole control periods only")
+
+    def set_arm_state(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
+        """Put the arm at these joint positions (and velocities, else at rest), servos holding them."""
+        raise ValueError(f"the {type(self).__name__} backend cannot set the arm's state")
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) position limits of the arm joints (rad)."""
+        raise ValueError(f"the {type(self).__name__} backend does not report joint limits")
+
     @abstractmethod
     def set_velocity_limit(self, limit: float) -> None:
         """Clamp joint velocity commands to +/- `limit` rad/s from now on."""

@@ -202,6 +202,11 @@ class MujocoGraspScene(GraspScene):
         d.act[self._arm_act] = positions
         mujoco.mj_forward(m, d)
 
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        m, _ = self._require()
+        limits = m.jnt_range[[m.joint(j).id for j in mm.NAMES.arm_joints]]
+        return limits[:, 0].copy(), limits[:, 1].copy()
+
     def shutdown(self) -> None:
         self.model = None
         self.data = None
@@ -242,11 +247,14 @@ class MujocoGraspScene(GraspScene):
         m.opt.noslip_iterations = mm.NOSLIP_ITERATIONS if holding else 0
 
     def step(self, joint_velocities: np.ndarray) -> None:
+        self.advance(joint_velocities, self.substeps)
+
+    def advance(self, joint_velocities: np.ndarray, physics_steps: int) -> None:
         m, d = self._require()
         self._ctrl_arm[:] = joint_velocities
         self._select_solver(m)
-        mujoco.mj_step(m, d, self.substeps)
-        self._check_time(d, self.substeps)
+        mujoco.mj_step(m, d, physics_steps)
+        self._check_time(d, physics_steps)
 
     def set_velocity_limit(self, limit: float) -> None:
         m, _ = self._require()
