@@ -2,9 +2,10 @@
 
 A policy (a checkpoint directory, an exported `policy.pt`, or `scripted`, the Jacobian grasper) acts
 deterministically in this process on the grasp env (no ROS), with the task settings it was trained
-with (its env.yaml; `--yaw-range` overrides the block yaw range, e.g. to try a yaw-0 policy on rotated
-blocks). It runs one episode per cell of a grid of block placements, x by y over the random_target
-box and yaw bin centres over [-range, range], then `random` episodes placed as in training (seeded).
+with (its env.yaml, without its training's domain randomization; `--yaw-range` overrides the block
+yaw range, e.g. to try a yaw-0 policy on rotated blocks; `--env-config` can randomize the scene).
+It runs one episode per cell of a grid of block placements, x by y over the random_target box and
+yaw bin centres over [-range, range], then `random` episodes placed as in training (seeded).
 Both go through `training.gym_loop.evaluate`, the loop of every other evaluation, and are summarised
 with `training.curve.evaluation_summary` plus the mean steps-to-grasp over the successes (an episode
 ends on the grasp, so its length is the steps it took).
@@ -175,7 +176,10 @@ def grid_evaluation(
     overrides = {**(env_overrides or {}), "random_target": True}  # the random placements
     if yaw_range is not None:
         overrides["target_yaw_range"] = float(yaw_range)
-    config = GraspEnvConfig.from_dict({**trained.to_dict(), **overrides, "seed": None})
+    # A policy trained under domain randomization is evaluated on the nominal scene unless the
+    # overrides randomize it (`--env-config`): every policy is then measured on the same episodes.
+    nominal = {**trained.to_dict(), "randomization": {}}
+    config = GraspEnvConfig.from_dict({**nominal, **overrides, "seed": None})
     env = gym.make(ENV_ID, config=config)
     started = time.perf_counter()
     try:

@@ -81,3 +81,18 @@ def test_a_bad_condition_file_is_refused_with_the_condition_named(tmp_path: Path
     assert not (tmp_path / robustness.JSON_FILE).exists()
     code, _, err = _run(capsys, "--policy", str(tmp_path / "missing"), "--out", str(tmp_path))
     assert code == 2 and "does not exist" in err
+
+
+def test_the_randomized_model_carries_its_ranges_and_evaluate_measures_it_on_the_nominal_scene() -> None:
+    from sac_grasp_ros.envs.config import GraspEnvConfig, read_env_config
+    from sac_grasp_ros.evaluate import GridSpec, grid_evaluation
+
+    model = paths.models_dir() / "sawyer_grasp_sac_randomized"
+    trained = read_env_config(None, model)
+    assert trained.randomization == DomainRandomization.from_dict(robustness.ALL_TOGETHER)
+    nominal = grid_evaluation(model, grid=GridSpec(1, 1, 1, 0))
+    assert nominal["env"]["randomization"] == GraspEnvConfig().to_dict()["randomization"]
+    randomized = grid_evaluation(
+        model, grid=GridSpec(1, 1, 1, 0), env_overrides={"randomization": {"latency_steps": [5, 5]}}
+    )
+    assert randomized["env"]["randomization"]["latency_steps"] == [5, 5]
