@@ -137,7 +137,7 @@ def grid_placements(config: GraspEnvConfig, grid: GridSpec, low: np.ndarray, hig
     }
 
 
-def _mean_steps_to_grasp(lengths: list[int], successes: list[Any]) -> float | None:
+def mean_steps_to_grasp(lengths: list[int], successes: list[Any]) -> float | None:
     """Mean length of the successful episodes (an episode ends on the grasp); None without one."""
     grasped = [length for length, ok in zip(lengths, successes, strict=True) if ok]
     return float(np.mean(grasped)) if grasped else None
@@ -145,7 +145,7 @@ def _mean_steps_to_grasp(lengths: list[int], successes: list[Any]) -> float | No
 
 def _summary(result: Any) -> dict[str, Any]:
     """evaluation_summary's keys plus the mean steps-to-grasp over the successful episodes."""
-    return {**result.summary(), "mean_steps_to_grasp": _mean_steps_to_grasp(result.lengths, result.successes)}
+    return {**result.summary(), "mean_steps_to_grasp": mean_steps_to_grasp(result.lengths, result.successes)}
 
 
 def _episodes(result: Any) -> list[dict[str, Any]]:
@@ -211,7 +211,7 @@ def grid_evaluation(
                 "yaw_deg": yaw,
                 "episodes": len(in_bin),
                 "success_rate": sum(in_bin_successes) / len(in_bin),
-                "mean_steps_to_grasp": _mean_steps_to_grasp([c["steps"] for c in in_bin], in_bin_successes),
+                "mean_steps_to_grasp": mean_steps_to_grasp([c["steps"] for c in in_bin], in_bin_successes),
             }
         )
     lengths = on_grid.lengths + (placed.lengths if placed else [])
@@ -220,7 +220,7 @@ def grid_evaluation(
         "policy": str(policy),
         "episodes": len(lengths),
         "success_rate": float(np.mean([bool(s) for s in successes])),
-        "mean_steps_to_grasp": _mean_steps_to_grasp(lengths, successes),
+        "mean_steps_to_grasp": mean_steps_to_grasp(lengths, successes),
         "grid": {**grid_summary, "shape": [grid.nx, grid.ny, len(axes["yaw_deg"])]},
         "random": {**_summary(placed), "seed": random_seed} if placed else None,
         "wall_s": round(wall_s, 2),

@@ -140,13 +140,14 @@ def read_conditions(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _controller_summary(result: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
+    from sac_grasp_ros.evaluate import mean_steps_to_grasp
+
     successes = [bool(s) for s in result.successes]
-    steps = [length for length, ok in zip(result.lengths, successes, strict=True) if ok]
     boundary = [ok for ok, cell in zip(successes, cells, strict=False) if cell["boundary"]]
     return {
         "episodes": len(successes),
         "success_rate": float(np.mean(successes)),
-        "mean_steps_to_grasp": float(np.mean(steps)) if steps else None,
+        "mean_steps_to_grasp": mean_steps_to_grasp(result.lengths, successes),
         "boundary_success_rate": float(np.mean(boundary)) if boundary else None,
         "failures": [i for i, ok in enumerate(successes) if not ok],
     }

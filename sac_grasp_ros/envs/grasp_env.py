@@ -215,9 +215,11 @@ class GraspEnv(gym.Env):
         self._noise = SensorNoise(randomization)
         self._delay = CommandDelay(self.scene.substeps) if randomization.latency_steps[1] > 0 else None
         self._seen_pose: tuple[np.ndarray, float] = self._start_target
+        self._posture_bounds: tuple[np.ndarray, np.ndarray] | None = None
+        """Where a randomized start posture may put the joints (inside their limits)."""
         if randomization.start_posture != [0.0, 0.0]:
             low, high = self.scene.joint_limits()
-            self._joint_limits = (low + START_POSTURE_MARGIN, high - START_POSTURE_MARGIN)
+            self._posture_bounds = (low + START_POSTURE_MARGIN, high - START_POSTURE_MARGIN)
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -267,10 +269,10 @@ class GraspEnv(gym.Env):
         """The block at the episode's start pose, the arm at its (perturbed) start posture, nothing in
         flight."""
         self.scene.reset(*self._start_target)
-        offset = self._perturbation.start_offset
-        if self._randomized and offset.any():  # within the joint limits (right_j4 is 4 mrad off its own)
-            low, high = self._joint_limits
-            self.scene.set_arm_state(np.clip(HOME_POSTURE + offset, low, high))
+        if self._posture_bounds is not None:  # within the joint limits (right_j4 is 4 mrad off its own)
+            self.scene.set_arm_state(
+                np.clip(HOME_POSTURE + self._perturbation.start_offset, *self._posture_bounds)
+            )
         if self._delay is not None:
             self._delay.reset(self._perturbation.latency_steps)
 

@@ -118,6 +118,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.config = args.config or str(paths.config_file(default_config))
     if args.domain_id is not None and not 0 <= args.domain_id <= 232:
         parser.error(f"--domain-id must be in 0..232, got {args.domain_id}")
+    if getattr(args, "episodes", 0) < 0:
+        parser.error(f"--episodes must be >= 0, got {args.episodes}")
     return args
 
 
@@ -287,8 +289,6 @@ def start_episode_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: 
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
-        if getattr(args, "episodes", 0) < 0:
-            raise ValueError(f"--episodes must be >= 0, got {args.episodes}")
         run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
         out = Path(run.out)
         out.mkdir(parents=True, exist_ok=True)

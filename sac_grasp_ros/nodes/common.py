@@ -159,5 +159,27 @@ def _ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+class PolledNode:
+    """An rclpy node in a context of its own, polled without blocking: how the launcher process
+    watches a graph's topics (the progress bar, deploy's episode count) between its other work."""
+
+    def __init__(self, name: str) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def poll(self, max_callbacks: int = 50, timeout: float = 0.0) -> None:
+        """Handle what arrived since the last call (spin_once runs one callback)."""
+        for _ in range(max_callbacks):
+            self.executor.spin_once(timeout_sec=timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
 class StartupError(RuntimeError):
     """A node cannot start (invalid parameters, missing files): reported without a traceback."""

@@ -17,19 +17,13 @@ class ProgressMonitor:
     """Subscribes to the agent's ~/env_steps, ~/success_rate and ~/eval_success_rate; draws a bar."""
 
     def __init__(self, total_steps: int, agent: str = AGENT_NODE, stream: Any = None) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from std_msgs.msg import Float64, Int64
         from tqdm import tqdm
 
-        from sac_grasp_ros.nodes.common import RESULT_QOS, STATUS_QOS
+        from sac_grasp_ros.nodes.common import RESULT_QOS, STATUS_QOS, PolledNode
 
-        self._rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("sac_grasp_progress", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self._ros = PolledNode("sac_grasp_progress")
+        self.node = self._ros.node
         self.stream = stream or sys.stderr
         self.bar = tqdm(
             total=total_steps or None,
@@ -78,14 +72,10 @@ class ProgressMonitor:
 
     def poll(self, max_callbacks: int = 50) -> None:
         """Handle what arrived since the last call (spin_once runs one callback); never blocks."""
-        for _ in range(max_callbacks):
-            self.executor.spin_once(timeout_sec=0.0)
+        self._ros.poll(max_callbacks)
 
     def close(self) -> None:
         """Show what is still queued (the agent's last evaluation comes just before it exits), then stop."""
-        for _ in range(20):
-            self.executor.spin_once(timeout_sec=0.01)
+        self._ros.poll(20, timeout=0.01)
         self.bar.close()
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
+        self._ros.close()
