@@ -47,9 +47,9 @@ from sac_grasp_ros.envs.config import read_env_config
 from sac_grasp_ros.evaluate import PNG_FILE, SCRIPTED, GridSpec, grid_evaluation
 from sac_grasp_ros.paths import config_file
 from sac_grasp_ros.training import cli as in_process
+from sac_grasp_ros.training.checkpointer import BEST_CHECKPOINT, PRETRAINED_CHECKPOINT
 from sac_grasp_ros.training.gym_loop import EVAL_SEED_OFFSET, evaluate
 from sac_grasp_ros.training.reporting import EVAL_COLUMNS, EVAL_CURVE_CSV, EvalCurveWriter, plot_eval_curve
-from sac_grasp_ros.training.session import BEST_CHECKPOINT, PRETRAINED_CHECKPOINT
 
 
 def run_inprocess(args: argparse.Namespace, out: Path) -> dict:

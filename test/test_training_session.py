@@ -124,7 +124,7 @@ def test_keep_best_finish_and_result_with_resume(tmp_path):
     resumed.start()
     assert resumed.env_steps == 120 and resumed.updates_done == 101 and len(resumed.buffer) == 120
     assert [r.episode for r in resumed.curve.records] == [r.episode for r in session.curve.records]
-    assert resumed.periodic.next_at == 180 and resumed.sac_config.hidden_size == 16
+    assert resumed.evaluations.schedule.next_at == 180 and resumed.sac_config.hidden_size == 16
     train(resumed, pendulum(), pendulum(1), seed=0)
     assert resumed.stages == ["eval@180", "finish@180", "final_eval best"] and resumed.updates_done == 161
 

@@ -48,6 +48,7 @@ from sac_grasp_ros.nodes.common import StartupError
 from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.training.config import TrainingConfig
+from sac_grasp_ros.training.reporting import run_reporter
 from sac_grasp_ros.training.session import TrainingSession
 
 REPLY_LINGER = 0.3
@@ -75,10 +76,8 @@ class AgentNode(Node):
             pool_settings = WorkerPoolSettings(**declare_dataclass(self, WorkerPoolSettings))
             pool_settings.validate()
             sac_config = SACConfig.from_dict(declare_dataclass(self, SACConfig, prefix="sac."))
-            self.session = TrainingSession(
-                config, sac_config, "agent_node", self.get_logger(),
-                lambda: self.pool.counters(), self._restore_transport,
-            )  # fmt: skip
+            reporter = run_reporter(config, "agent_node")
+            self.session = TrainingSession(config, sac_config, self.get_logger(), reporter)
         except (ValueError, TypeError) as error:
             raise StartupError(f"agent_node: invalid parameters: {error}") from error
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -127,13 +126,14 @@ class AgentNode(Node):
             self.session.start()  # load_on_start (deployment) or resume
         except (ValueError, OSError) as error:
             raise StartupError(f"agent_node: {error}") from error
-        self.episodes_published = len(self.session.curve)
+        self._restore_transport(self.session.checkpoint_counters)
         self.get_logger().info(
             f"agent for workers {self.worker_names}; learning={self.session.learning}, "
             f"total_steps={config.total_steps}, utd={self.session.sac_config.utd_ratio}"
         )
 
     def _restore_transport(self, counters: dict[str, int | float]) -> None:
+        """After a load: the pool's counters and newest keys, and what was published, from the checkpoint."""
         self.pool.restore(counters)
         self.episodes_published = len(self.session.curve)
         self.last_progress_step = self.pool.total_steps_seen
@@ -176,11 +176,13 @@ class AgentNode(Node):
         return response
 
     def _on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        response.success, response.message = self.session.save()
+        response.success, response.message = self.session.save(extra_counters=self.pool.counters())
         return response
 
     def _on_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.session.load(self.session.config.checkpoint_dir)
+        if response.success:
+            self._restore_transport(self.session.checkpoint_counters)
         return response
 
     async def _on_evaluate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -306,9 +308,10 @@ class AgentNode(Node):
             self._start_eval("periodic", session.config.periodic_eval_episodes)
             return
         session.learn()
-        session.maybe_checkpoint()
+        if session.checkpoint_due():
+            session.checkpoint(self.pool.counters())
         if session.finish_due() and self.active:  # the final evaluation needs a worker to run on
-            then = session.finish()
+            then = session.finish(self.pool.counters())
             if then == "exit":
                 self.exit_code = 0
             elif then == "evaluate":
@@ -408,7 +411,7 @@ class AgentNode(Node):
             self.eval_future.set_result((False, "agent shutting down"))
         self.session.close()
         # One parseable line with the final counts (bench/load.py compares commands sent with steps seen).
-        counters = json.dumps(self.session.counters())
+        counters = json.dumps({**self.session.counters(), **self.pool.counters()})
         print(f"[agent_node] final counters: {counters}", file=sys.stderr, flush=True)
 
 

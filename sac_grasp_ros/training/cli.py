@@ -27,8 +27,8 @@ from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.sac.checkpoint import META_FILE
 from sac_grasp_ros.training.config import TrainingConfig
-from sac_grasp_ros.training.reporting import finite_or_none
-from sac_grasp_ros.training.session import SUCCESS_WINDOW, TrainingSession
+from sac_grasp_ros.training.reporting import SUCCESS_WINDOW, finite_or_none, run_reporter
+from sac_grasp_ros.training.session import TrainingSession
 
 LOG = logging.getLogger("sac_grasp_ros.train")
 CHECKPOINT_DIR = "checkpoint"
@@ -138,7 +138,7 @@ def run(args: InProcessTraining) -> dict[str, Any]:
     out = Path(args.out) if args.out else Path("runs") / f"{args.env.replace('/', '_')}-{seed}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     trainer = prepare(args, out)
-    session = TrainingSession(trainer, args.sac, "in-process", LOG)
+    session = TrainingSession(trainer, args.sac, LOG, run_reporter(trainer, "in-process"))
     (out / "train_config.json").write_text(
         json.dumps(
             {"env": args.env, "trainer": dataclasses.asdict(trainer), "sac": session.sac_config.to_dict()},

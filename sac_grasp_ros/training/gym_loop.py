@@ -1,7 +1,8 @@
 """A gymnasium env feeding a `TrainingSession`: the in-process twin of the ROS worker pool.
 
 The session makes every training decision; this loop only steps the env, in the order the agent
-node follows too: store the transition, evaluate when due, learn, checkpoint, finish. Imports no rclpy.
+node follows too: store the transition, evaluate when due, learn, checkpoint when due, finish.
+Imports no rclpy.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def train(
             evaluate_if_due()
             while session.learn():
                 pass
-            session.maybe_checkpoint()
+            if session.checkpoint_due():
+                session.checkpoint()
             if session.env_steps % config.progress_every == 0:
                 session.progress()
             bar.update(1)

@@ -1,8 +1,8 @@
 """Run outputs for people: TensorBoard scalars, a per-episode reward CSV, a learning-curve PNG and
 the curve of deterministic evaluations (CSV + PNG).
 
-Written by `training.session.TrainingSession`, the trainer of the in-process CLI and the ROS agent
-node (no rclpy here).
+`TrainingReporter` writes them for a `training.session.TrainingSession` that is given one (no rclpy
+here).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from sac_grasp_ros.atomic import atomic_path
 from sac_grasp_ros.curve_csv import CsvLog, read_rows
+from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.curve import CURVE_COLUMNS, EpisodeRecord, LearningCurve
 
 REWARDS_CSV = "rewards.csv"
@@ -25,6 +27,10 @@ CURVE_PNG = "learning_curve.png"
 TENSORBOARD_DIR = "tensorboard"
 EVAL_CURVE_CSV = "eval_curve.csv"
 EVAL_CURVE_PNG = "eval_curve.png"
+PLOT_INTERVAL = 15.0
+"""minimum seconds between two redraws of learning_curve.png (the envs wait while it is drawn)"""
+SUCCESS_WINDOW = 100
+"""episodes in the moving training success rate"""
 EVAL_COLUMNS = (
     "env_steps",
     "wall_s",
@@ -226,3 +232,77 @@ class EvalCurveWriter:
         if self._plot is None:
             self._plot = EvalCurvePlot(path, title)
         return self._plot.draw(self.rows)
+
+
+class TrainingReporter:
+    """The reports of one training run in `directory`: per episode (rewards.csv, TensorBoard, the
+    learning-curve PNG at most every PLOT_INTERVAL s), progress scalars, and per evaluation
+    (TensorBoard, eval_curve.csv/png). Nothing is written before `open`."""
+
+    def __init__(self, directory: str | os.PathLike, name: str, seed: int) -> None:
+        self.directory, self.name, self.seed = Path(directory), name, seed
+        self._run: RunReporter | None = None
+        self._evaluations: EvalCurveWriter | None = None
+        self._last_plot = 0.0
+
+    def open(self, resumed: bool) -> None:
+        """Start writing; a `resumed` run goes on with its evaluation curve."""
+        self._run = RunReporter(self.directory, tensorboard=True, window=SUCCESS_WINDOW)
+        self._evaluations = EvalCurveWriter(self.directory / EVAL_CURVE_CSV, append=resumed)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}, seed {self.seed}"
+
+    def episode(self, record: EpisodeRecord, curve: LearningCurve, plot_every: int) -> None:
+        """An episode already in `curve`; every `plot_every` episodes the PNG is redrawn."""
+        if self._run is None:
+            return
+        self._run.episode(record, curve)
+        now = time.monotonic()
+        if record.episode % plot_every == 0 and now - self._last_plot >= PLOT_INTERVAL:
+            self._last_plot = now
+            self._run.plot(curve, title=self.title)
+
+    def scalars(self, env_steps: int, values: Mapping[str, float]) -> None:
+        if self._run is not None:
+            self._run.scalars(env_steps, values)
+
+    def evaluation(
+        self,
+        env_steps: int,
+        success_rate: float,
+        mean_return: float,
+        updates: int,
+        wall_s: float,
+        train_success: float,
+    ) -> None:
+        """One evaluation: TensorBoard, a row of eval_curve.csv (with the training success rate), the PNG."""
+        if self._run is None:
+            return
+        scalars = {"success_rate": success_rate, "mean_return": mean_return}
+        self._run.scalars(env_steps, scalars, prefix="eval")
+        self._evaluations.append(
+            {
+                "env_steps": env_steps,
+                "wall_s": round(wall_s, 2),
+                "updates": updates,
+                "eval_success_rate": success_rate,
+                "eval_mean_return": round(mean_return, 3),
+                "train_success_100": train_success,
+            }
+        )
+        self._evaluations.plot(self.directory / EVAL_CURVE_PNG, f"{self.name} evaluations, seed {self.seed}")
+
+    def close(self, curve: LearningCurve) -> None:
+        """The last learning-curve PNG, then the files closed."""
+        if self._run is not None:
+            if len(curve):
+                self._run.plot(curve, title=self.title)
+            self._run.close()
+            self._run = None
+
+
+def run_reporter(config: TrainingConfig, name: str) -> TrainingReporter | None:
+    """The reporter of a run configured with a report_dir (None: no reports)."""
+    return TrainingReporter(config.report_dir, name, config.seed) if config.report_dir else None
