@@ -3,6 +3,7 @@ schedule, keep_best, resume and finish, without ROS."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -159,3 +160,40 @@ def test_a_session_that_does_not_learn_finishes_at_once_unless_idle(tmp_path):
     learning = TrainingSession(TrainingConfig(total_steps=0, on_finish="exit"), small_sac())
     learning.build(OBS, ACT)
     assert not learning.finish_due()  # learning with total_steps 0: never
+
+
+def test_a_callers_counters_go_into_checkpoint_dir_and_come_back_after_a_load(tmp_path):
+    """The agent node's transport counters travel as an argument of save and finish, and return as
+    checkpoint_counters: the session holds no reference to the caller."""
+    config = TrainingConfig(total_steps=2, on_finish="exit", checkpoint_dir=str(tmp_path / "latest"))
+    session = TrainingSession(config, small_sac())
+    session.build(OBS, ACT)
+    obs = np.zeros(OBS, np.float32)
+    session.store(obs, np.zeros(ACT), 0.0, obs, False)
+    assert session.save(extra_counters={"total_steps_seen": 5, "last_key.worker_0.step": 4})[0]
+    saved = load_checkpoint(tmp_path / "latest").counters
+    assert saved == {"num_updates": 0, "env_steps": 1, "episodes": 0, "periodic_eval.next_at": 0,
+                     "total_steps_seen": 5, "last_key.worker_0.step": 4}  # fmt: skip
+    session.store(obs, np.zeros(ACT), 0.0, obs, False)
+    assert session.finish({"total_steps_seen": 9}) == "exit"
+    assert load_checkpoint(tmp_path / "latest").counters["total_steps_seen"] == 9
+    resumed = TrainingSession(dataclasses.replace(config, resume=True), small_sac())
+    assert resumed.checkpoint_counters == {}
+    resumed.start()
+    assert resumed.checkpoint_counters["total_steps_seen"] == 9 and resumed.env_steps == 2
+    assert "total_steps_seen" not in resumed.counters()  # the caller's, not the run's
+
+
+def test_the_periodic_checkpoint_is_due_every_checkpoint_every_steps(tmp_path):
+    config = TrainingConfig(checkpoint_every=3, checkpoint_dir=str(tmp_path / "latest"))
+    session = TrainingSession(config, small_sac())
+    session.build(OBS, ACT)
+    obs = np.zeros(OBS, np.float32)
+    due = []
+    for _ in range(7):
+        session.store(obs, np.zeros(ACT), 0.0, obs, False)
+        due.append(session.checkpoint_due())
+        if due[-1]:
+            session.checkpoint()
+    assert due == [False, False, True, False, False, True, False]
+    assert load_checkpoint(tmp_path / "latest").counters["env_steps"] == 6
