@@ -1,6 +1,6 @@
 """Learning from demonstrations on top of SAC: behaviour cloning, critic pretraining, demo anchoring.
 
-Used by `training.session.TrainingSession`, the one trainer of every entry point: the stages that
+Used by `training.demo_stages.DemoStages`, within the one trainer of every entry point: the stages that
 make SAC learn the grasp from a few thousand env steps (see docs/learning.md). Imports no rclpy.
 """
 
