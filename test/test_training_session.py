@@ -13,6 +13,7 @@ import pytest
 from sac_grasp_ros.sac import SACConfig, load_checkpoint, save_demos
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.gym_loop import train
+from sac_grasp_ros.training.reporting import run_reporter
 from sac_grasp_ros.training.session import TrainingSession
 
 OBS, ACT = 3, 1
@@ -106,10 +107,11 @@ def test_keep_best_finish_and_result_with_resume(tmp_path):
     config = TrainingConfig(total_steps=120, eval_every=60, periodic_eval_episodes=2, eval_episodes=2,
                             keep_best=True, on_finish="evaluate_and_exit", checkpoint_dir=str(checkpoints),
                             result_file=str(tmp_path / "result.json"), report_dir=str(tmp_path))  # fmt: skip
-    session = TrainingSession(config, small_sac())
+    session = TrainingSession(config, small_sac(), reporter=run_reporter(config, "test"))
     session.start()
     result = train(session, pendulum(), pendulum(1), seed=0)
     assert session.stages == ["eval@0", "eval@60", "eval@120", "finish@120", "final_eval best"]
+    assert len((tmp_path / "eval_curve.csv").read_text().splitlines()) == 4  # header, three periodic
     assert result["policy"] == "best" and result["selected_at_env_steps"] in (0, 60, 120)
     assert json.loads((tmp_path / "result.json").read_text()) == result
     assert session.updates_done == 101 == result["updates"]  # from learning_starts on, one per step
@@ -197,3 +199,13 @@ def test_the_periodic_checkpoint_is_due_every_checkpoint_every_steps(tmp_path):
             session.checkpoint()
     assert due == [False, False, True, False, False, True, False]
     assert load_checkpoint(tmp_path / "latest").counters["env_steps"] == 6
+
+
+def test_reconfigure_moves_the_checkpoint_layout_with_checkpoint_dir(tmp_path):
+    session = TrainingSession(TrainingConfig(checkpoint_dir=str(tmp_path / "a" / "latest")), small_sac())
+    session.build(OBS, ACT)
+    moved = TrainingConfig(checkpoint_dir=str(tmp_path / "b" / "latest"), eval_every=7)
+    session.reconfigure(moved)
+    assert session.save()[0] and (tmp_path / "b" / "latest").is_dir() and not (tmp_path / "a").exists()
+    assert session.checkpoints.best_dir == str(tmp_path / "b" / "best")
+    assert session.evaluations.schedule.every == 7 and session.demos.config is moved

@@ -235,9 +235,10 @@ class TrainingSession:
         return metrics
 
     def reconfigure(self, config: TrainingConfig) -> None:
-        """Settings changed while the run goes on, already validated."""
-        self.config, self.evaluations.schedule.every = config, config.eval_every
-        self.checkpoints.checkpoint_dir = config.checkpoint_dir
+        """Settings changed while the run goes on, already validated: every part reads the new ones."""
+        self.config, self.demos.config = config, config
+        self.evaluations.schedule.every = config.eval_every
+        self.checkpoints = Checkpointer(config.checkpoint_dir, config.env_file)
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluation_due(self) -> bool:
