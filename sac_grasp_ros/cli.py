@@ -38,7 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "sac_grasp_ros.nodes.view_command",
         "serve a live browser view of a running graph (arm, curves)",
     ),
-    "replay": ("sac_grasp_ros.view.replay", "play an MCAP recording in the live view's page (--view)"),
+    "replay": ("sac_grasp_ros.view.playback", "play an MCAP recording in the live view's page (--view)"),
     "video": ("sac_grasp_ros.recording.video", "render a policy's episodes off-screen to GIF (no ROS)"),
 }
 IN_PROCESS_MODULE = "sac_grasp_ros.training.cli"

@@ -19,7 +19,7 @@ from sac_grasp_ros.graph.arguments import RECORDING_FILE, SHIPPED_POLICY
 from sac_grasp_ros.nodes.common import STEP_QOS
 from sac_grasp_ros.recording.mcap_file import message_definition
 from sac_grasp_ros.view.page import LivePage
-from sac_grasp_ros.view.replay import play
+from sac_grasp_ros.view.playback import play
 
 EXPECTED_TYPES = {
     "/worker_0/step": "std_msgs/msg/Float64MultiArray",

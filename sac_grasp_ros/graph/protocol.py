@@ -143,7 +143,7 @@ def decode(data: np.ndarray | list[float], act_dim: int, obs_dim: int) -> StepMe
     )
 
 
-class Transition(NamedTuple):
+class WorkerTransition(NamedTuple):
     """One replay transition, as the learner stores it (a truncation is not stored: the learner
     bootstraps through it, so only `terminated` matters)."""
 
@@ -204,13 +204,13 @@ class TransitionAssembler:
         """
         self._floors[worker] = key
 
-    def push(self, worker: object, msg: StepMessage) -> tuple[Verdict, Transition | None]:
+    def push(self, worker: object, msg: StepMessage) -> tuple[Verdict, WorkerTransition | None]:
         """Accept a message; returns the verdict and the transition it completes, if any."""
         verdict, transition = self._classify(worker, msg)
         self.counts[verdict] += 1
         return verdict, transition
 
-    def _classify(self, worker: object, msg: StepMessage) -> tuple[Verdict, Transition | None]:
+    def _classify(self, worker: object, msg: StepMessage) -> tuple[Verdict, WorkerTransition | None]:
         floor = self._floors.get(worker)
         if floor is not None and msg.session == floor[0] and (msg.episode, msg.step) <= floor[1:]:
             return Verdict.DUPLICATE, None
@@ -239,7 +239,7 @@ class TransitionAssembler:
             return Verdict.GAP, None
         if msg.aborted:  # its observation is of the reset scene: pairing it would teach a teleport
             return Verdict.ABORTED, None
-        transition = Transition(
+        transition = WorkerTransition(
             obs=last.observation,
             action=msg.action,
             reward=msg.reward,

@@ -1,10 +1,10 @@
 """The simulator workers as seen by the agent, kept apart from ROS so it can be tested alone.
 
 Transport only: which workers wait for an action (batched acting), which step messages complete a
-transition (handed to the learner), per-worker episode statistics, stalls, and evaluation runs
+transition (handed to the trainer), per-worker episode statistics, stalls, and evaluation runs
 (per-worker episode quotas counted only from the reset that started the evaluation). Every training
-decision (random warm-up, what is stored, the update schedule) is the learner's: a
-`training.session.TrainingSession`, behind the `Learner` protocol.
+decision (random warm-up, what is stored, the update schedule) is the trainer's: a
+`training.session.TrainingSession`, behind the `Trainer` protocol.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sac_grasp_ros.training.curve import evaluation_summary
 KEY_PARTS = ("session", "episode", "step")
 
 
-class Learner(Protocol):
+class Trainer(Protocol):
     """What the pool needs of the trainer (TrainingSession has it)."""
 
     learning: bool
@@ -127,14 +127,14 @@ class EvalRun:
 
 
 class WorkerPool:
-    """Turns step messages of N workers into batched actions and transitions for one learner."""
+    """Turns step messages of N workers into batched actions and transitions for one trainer."""
 
-    def __init__(self, learner: Learner, settings: WorkerPoolSettings) -> None:
+    def __init__(self, trainer: Trainer, settings: WorkerPoolSettings) -> None:
         workers = settings.worker_names()
         if len(set(workers)) != len(workers) or not workers:
             raise ValueError(f"workers must be a non-empty list of distinct names, got {workers}")
         self.workers = {name: WorkerState(name) for name in workers}
-        self.learner = learner
+        self.trainer = trainer
         self.settings = settings
         self.assembler = TransitionAssembler()
         self.phase = Phase.RUN
@@ -146,7 +146,7 @@ class WorkerPool:
 
     # -- checkpoint state -------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
-        """Message counts and the newest key per worker, saved beside the learner's counters: a
+        """Message counts and the newest key per worker, saved beside the trainer's counters: a
         resumed agent ignores the replayed history up to those keys."""
         assembler = self.assembler
         return {
@@ -207,8 +207,8 @@ class WorkerPool:
             state.episode_return += transition.reward
             state.episode_length += 1
             self.total_steps_seen += 1
-            if self.phase is Phase.RUN and self.learner.learning:
-                self.learner.store(
+            if self.phase is Phase.RUN and self.trainer.learning:
+                self.trainer.store(
                     transition.obs, transition.action, transition.reward, transition.next_obs,
                     transition.terminated, stream=state.name,
                 )  # fmt: skip
@@ -234,7 +234,7 @@ class WorkerPool:
                 self.eval_run.add(*outcome)
                 state.eval_quota -= 1
         elif self.phase is Phase.RUN and state.episode_complete:
-            self.learner.record_episode(*outcome)
+            self.trainer.record_episode(*outcome)
 
     # -- acting ---------------------------------------------------------------------------------
     def _wants_action(self, state: WorkerState) -> bool:
@@ -253,7 +253,7 @@ class WorkerPool:
         waiting = [n for n in names if self._wants_action(self.workers[n])]
         if not waiting:
             return []
-        if self.phase is Phase.RUN and self.learner.hold(self.settings.max_update_debt):
+        if self.phase is Phase.RUN and self.trainer.hold(self.settings.max_update_debt):
             return []
         busy = [n for n in names if self.workers[n].command_sent_at is not None]
         oldest = min(self.workers[n].ready_since or now for n in waiting)
@@ -266,8 +266,8 @@ class WorkerPool:
         if not names:
             return {}
         obs = np.stack([self.workers[n].latest.observation for n in names]).astype(np.float32)
-        deterministic = self.phase is Phase.EVAL or not self.learner.learning
-        actions = np.asarray(self.learner.act(obs, deterministic), dtype=np.float64)
+        deterministic = self.phase is Phase.EVAL or not self.trainer.learning
+        actions = np.asarray(self.trainer.act(obs, deterministic), dtype=np.float64)
         out = {}
         for name, action in zip(names, actions, strict=True):
             state = self.workers[name]

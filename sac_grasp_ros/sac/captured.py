@@ -21,7 +21,7 @@ from sac_grasp_ros.sac.device_buffer import DeviceReplayBuffer
 from sac_grasp_ros.sac.replay import ReplayBatch
 
 
-class Learner(Protocol):
+class CapturableLearner(Protocol):
     """What the runner needs of `SAC` (named here so this module does not import agent.py)."""
 
     config: SACConfig
@@ -62,7 +62,7 @@ def same_device(first: torch.device, second: torch.device) -> bool:
 
 
 def update_step(
-    sac: Learner, buffer: DeviceReplayBuffer, demo: DeviceReplayBuffer | None, demo_count: int
+    sac: CapturableLearner, buffer: DeviceReplayBuffer, demo: DeviceReplayBuffer | None, demo_count: int
 ) -> dict[str, torch.Tensor]:
     """One SAC update drawn from device sources: the body captured in the graph and run eagerly alike.
 
@@ -85,7 +85,7 @@ class UpdateRunner:
 
     def __init__(
         self,
-        sac: Learner,
+        sac: CapturableLearner,
         buffer: DeviceReplayBuffer,
         demo: DeviceReplayBuffer | None,
         demo_count: int,

@@ -3,7 +3,7 @@
 Why viser: a 3.6 MB wheel whose client is bundled in it (one self-contained index.html: nothing from
 a CDN, works offline), meshes and poses pushed over a websocket, GUI panels and uPlot charts
 included; rerun-sdk is ~170 MB. The page knows nothing of ROS: a node (nodes/view_node.py) or a
-replay feeds it through `WorkerState` updates and `add_episode`/`add_evaluation`, and calls `flush()`
+replay feeds it through `WorkerView` updates and `add_episode`/`add_evaluation`, and calls `flush()`
 at a bounded rate (the default 20 Hz), so the amount sent to browsers does not grow with the step rate.
 """
 
@@ -21,7 +21,7 @@ MAX_CURVE_POINTS = 2000
 
 
 @dataclass
-class WorkerState:
+class WorkerView:
     """What the view knows of one simulator worker (the newest of each message)."""
 
     joint_names: list[str] = field(default_factory=list)
@@ -54,7 +54,7 @@ class LivePage:
         import viser
 
         self._lock = threading.Lock()
-        self.workers: dict[str, WorkerState] = {}
+        self.workers: dict[str, WorkerView] = {}
         self.curves = Curves()
         self.pose = ScenePose()
         self.server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
@@ -107,9 +107,9 @@ class LivePage:
         self._drawn_curves = -1
 
     # -- updates (any thread) ---------------------------------------------------------------------
-    def worker(self, name: str) -> WorkerState:
+    def worker(self, name: str) -> WorkerView:
         with self._lock:
-            return self.workers.setdefault(name, WorkerState())
+            return self.workers.setdefault(name, WorkerView())
 
     def set_joints(self, worker: str, names: list[str], positions: list[float]) -> None:
         state = self.worker(worker)
