@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-LAUNCHER = "sac_grasp_ros.graph.launcher"
+LAUNCHER = "sac_grasp_ros.launcher"
 """`sac-grasp train|test|worker|deploy`: one module, the role is its first argument"""
 # subcommand -> (module, one-line help). `train --in-process` is routed separately below.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -39,7 +39,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "serve a live browser view of a running graph (arm, curves)",
     ),
     "replay": ("sac_grasp_ros.view.playback", "play an MCAP recording in the live view's page (--view)"),
-    "video": ("sac_grasp_ros.recording.video", "render a policy's episodes off-screen to GIF (no ROS)"),
+    "video": ("sac_grasp_ros.video", "render a policy's episodes off-screen to GIF (no ROS)"),
 }
 IN_PROCESS_MODULE = "sac_grasp_ros.training.cli"
 

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 PACKAGE = "sac_grasp_ros"
+SHIPPED_POLICY = "sawyer_grasp_sac"
+"""directory under models/ holding the shipped trained policy checkpoint"""
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sac_grasp_ros.graph.arguments import LaunchArguments, node_specs, prepare_run
+from sac_grasp_ros.graph.spec import NodeSpec
+
 
 def run_sac_grasp_test(
     env: dict[str, str], out: Path, seed: int, episodes: int, *options: str, timeout: float = 400
@@ -16,3 +19,8 @@ def run_sac_grasp_test(
     command += ["--seed", str(seed), "--eval-episodes", str(episodes), *options, "--out", str(out)]
     command += ["--domain-id", env["ROS_DOMAIN_ID"]]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_specs(args: LaunchArguments) -> list[NodeSpec]:
+    """The nodes a launcher starts for `args`, with a training run prepared first as both launchers do."""
+    return node_specs(args, preparation=prepare_run(args))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import planned_specs
 
-from sac_grasp_ros import paths
-from sac_grasp_ros.graph import launcher
+from sac_grasp_ros import launcher, paths
 from sac_grasp_ros.graph.arguments import LaunchArguments, node_specs
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, build_node_specs, load_config
 
@@ -42,7 +42,7 @@ def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
     args = launcher.parse_args(
         ["deploy", "--policy", str(policy), "--command-topic", "/arm/commands", "--out", str(tmp_path)]
     )
-    supervisor = launcher.Supervisor(node_specs(LaunchArguments.from_namespace(args)), tmp_path, {})
+    supervisor = launcher.Supervisor(planned_specs(LaunchArguments.from_namespace(args)), tmp_path, {})
     sim, node = supervisor.nodes
     assert sim.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.sim_node"]
     assert "velocity_controller/commands:=/arm/commands" in sim.command

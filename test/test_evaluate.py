@@ -12,7 +12,7 @@ import pytest
 from sac_grasp_ros import cli, paths
 from sac_grasp_ros import evaluate as grid_eval
 from sac_grasp_ros.export import export_policy
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
+from sac_grasp_ros.paths import SHIPPED_POLICY
 from sac_grasp_ros.training.gym_loop import evaluate
 
 SHIPPED = paths.models_dir() / SHIPPED_POLICY

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.ros
 
 pytest.importorskip("rclpy", reason="rclpy (ros-rclpy wheels) is not installed")
 
-from sac_grasp_ros.graph.arguments import LaunchArguments, node_specs  # noqa: E402
-from sac_grasp_ros.graph.launcher import Supervisor  # noqa: E402
+from cli_helpers import planned_specs  # noqa: E402
+
+from sac_grasp_ros.graph.arguments import LaunchArguments  # noqa: E402
+from sac_grasp_ros.launcher import Supervisor  # noqa: E402
 
 CLIENT = """
 import json, sys
@@ -88,7 +90,7 @@ def test_a_policy_test_with_evaluate_true_evaluates_once_and_exits(ros_env: dict
         {"config": str(paths.config_file("test")), "evaluate": "true", "eval_episodes": "3",
          "step_mode": "lockstep", "seed": "11", "out": str(out)},
     )  # fmt: skip
-    supervisor = Supervisor(node_specs(arguments), out, ros_env)
+    supervisor = Supervisor(planned_specs(arguments), out, ros_env)
     supervisor.start_all()
     try:
         (agent,) = [n for n in supervisor.nodes if n.spec.executable == "agent_node"]

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import planned_specs
 
-from sac_grasp_ros import paths
-from sac_grasp_ros.graph import launcher
-from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros import launcher, paths
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, LaunchArguments
 from sac_grasp_ros.graph.spec import ROLES, DemoSettings, build_node_specs, graph_config, load_config
+from sac_grasp_ros.paths import SHIPPED_POLICY
 from sac_grasp_ros.sac import SACConfig
 
 
@@ -85,7 +86,7 @@ def test_launcher_writes_params_files_and_commands(tmp_path: Path):
     args = launcher.parse_args(
         ["train", "--quick", "--num-workers", "3", "--total-steps", "50", "--out", str(tmp_path)]
     )
-    specs = node_specs(LaunchArguments.from_namespace(args))
+    specs = planned_specs(LaunchArguments.from_namespace(args))
     supervisor = launcher.Supervisor(specs, tmp_path, {})
     agent = supervisor.nodes[-1]
     assert agent.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.agent_node"]
@@ -155,12 +156,12 @@ def _launch_values(role: str, **values: str) -> dict[str, str]:
 
 def _launched_specs(role: str, values: dict[str, str]) -> list:
     """The nodes `ros2 launch sac_grasp_ros <role>.launch.py` starts (graph_actions' translation)."""
-    return node_specs(LaunchArguments.from_strings(role, values))
+    return planned_specs(LaunchArguments.from_strings(role, values))
 
 
 def _launcher_specs(argv: list[str]) -> list:
     """The nodes `sac-grasp <argv>` starts (launcher.main's translation, without starting them)."""
-    return node_specs(LaunchArguments.from_namespace(launcher.parse_args(argv)))
+    return planned_specs(LaunchArguments.from_namespace(launcher.parse_args(argv)))
 
 
 def test_launch_files_and_launcher_start_the_same_training_nodes(tmp_path: Path):

@@ -1,4 +1,11 @@
-"""The package's module graph has no cycle, and `import sac_grasp_ros` stays cheap.
+"""The package's module graph has no cycle, its layers hold, and `import sac_grasp_ros` stays cheap.
+
+The layers, each importing only those above it:
+- the ROS-free core: `scene`, `envs`, `sac`, `training`, `graph`, `recording`, `view` and the shared
+  helpers `paths`, `atomic`, `curve_csv`;
+- the nodes (`nodes/`): rclpy translators of the core;
+- the applications, the package's top-level modules (`cli`, `launcher`, `evaluate`, `deploy`,
+  `export`, `robustness`, `video`): the `sac-grasp` verbs, which may use both.
 
 The import graph is read statically with `ast` (nothing is imported): every `import` and
 `from ... import` of every module, at module level and inside functions, relative ones resolved.
@@ -138,3 +145,31 @@ def test_importing_the_package_registers_the_gymnasium_env() -> None:
         "env.close()\n"
     )
     assert result.returncode == 0, result.stderr
+
+
+CORE_PACKAGES = ("scene", "envs", "sac", "training", "graph", "recording", "view")
+CORE_HELPERS = ("paths", "atomic", "curve_csv")
+
+
+def layer(module: str) -> str:
+    """`core`, `nodes` or `application` for a module of the package (the package itself: core)."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in CORE_PACKAGES + CORE_HELPERS:
+        return "core"
+    return "nodes" if parts[1] == "nodes" else "application"
+
+
+def test_layer_names_every_top_level_module() -> None:
+    assert layer("sac_grasp_ros.graph.workers") == "core" and layer("sac_grasp_ros.paths") == "core"
+    assert layer("sac_grasp_ros.nodes.sim_node") == "nodes"
+    assert layer("sac_grasp_ros.launcher") == "application" == layer("sac_grasp_ros.video")
+
+
+def test_the_ros_free_core_imports_neither_nodes_nor_applications() -> None:
+    graph = import_graph(ROOT, PACKAGE)
+    leaks = {
+        name: sorted(dep for dep in deps if layer(dep) != "core")
+        for name, deps in graph.items()
+        if layer(name) == "core" and any(layer(dep) != "core" for dep in deps)
+    }
+    assert leaks == {}, f"core modules importing nodes/ or applications: {leaks}"

@@ -15,7 +15,7 @@ import pytest
 from reliability_helpers import sim_parameters, wait_for
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
+from sac_grasp_ros.paths import SHIPPED_POLICY
 
 BURST = 8
 """signals sent after the first, BURST_GAP apart: they cover the node's close()"""

@@ -205,7 +205,7 @@ def test_launcher_deploys_an_exported_policy_until_interrupted(ros_env, ros_clie
         [
             sys.executable,
             "-m",
-            "sac_grasp_ros.graph.launcher",
+            "sac_grasp_ros.launcher",
             "deploy",
             "--policy",
             str(tmp_path / "export" / "policy.pt"),
@@ -252,7 +252,7 @@ def test_deploy_on_a_randomized_robot_counts_its_episodes_and_sees_a_perturbed_p
     out = tmp_path / "run"
     launcher = subprocess.Popen(
         [
-            sys.executable, "-m", "sac_grasp_ros.graph.launcher", "deploy",
+            sys.executable, "-m", "sac_grasp_ros.launcher", "deploy",
             "--config", str(paths.config_file("deploy_randomized")), "--episodes", "3",
             "--domain-id", ros_env["ROS_DOMAIN_ID"], "--out", str(out), "--timeout", "300",
         ],

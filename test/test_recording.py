@@ -15,8 +15,9 @@ from rosbags.highlevel import AnyReader
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import protocol
-from sac_grasp_ros.graph.arguments import RECORDING_FILE, SHIPPED_POLICY
+from sac_grasp_ros.graph.arguments import RECORDING_FILE
 from sac_grasp_ros.nodes.common import STEP_QOS
+from sac_grasp_ros.paths import SHIPPED_POLICY
 from sac_grasp_ros.recording.mcap_file import message_definition
 from sac_grasp_ros.view.page import LivePage
 from sac_grasp_ros.view.playback import play

@@ -12,7 +12,7 @@ import yaml
 
 from sac_grasp_ros import cli, paths, robustness
 from sac_grasp_ros.envs.randomization import DomainRandomization
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
+from sac_grasp_ros.paths import SHIPPED_POLICY
 
 SHIPPED = paths.models_dir() / SHIPPED_POLICY
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -17,11 +17,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cli_helpers import planned_specs
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.graph import launch_support
-from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, SHIPPED_POLICY, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import ROLE_ARGUMENTS, LaunchArguments, node_specs
 from sac_grasp_ros.graph.lifetime import graph_end_reason
+from sac_grasp_ros.paths import SHIPPED_POLICY
 
 LAUNCH_FILES = sorted((paths.share_dir() / "launch").glob("*.launch.py"))
 
@@ -188,7 +190,7 @@ def _specs(role: str, **values: str) -> list:
     """The nodes of `role` with its shipped config (not train: that would record demos)."""
     config = {"test": "test", "deploy": "deploy"}.get(role, "train")
     strings = {"config": str(paths.config_file(config)), **values}
-    return node_specs(LaunchArguments.from_strings(role, strings))
+    return planned_specs(LaunchArguments.from_strings(role, strings))
 
 
 def test_optional_packages_follow_the_visualisation_switches():

@@ -12,7 +12,7 @@ import yaml
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, policy_env_settings
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
+from sac_grasp_ros.paths import SHIPPED_POLICY
 
 SHIPPED = paths.models_dir() / SHIPPED_POLICY
 EVAL_EPISODES = 20

@@ -15,8 +15,9 @@ import pytest
 from cli_helpers import run_sac_grasp_test
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY
-from sac_grasp_ros.recording.video import VIDEO_SIZE, record_policy_episodes
+from sac_grasp_ros.paths import SHIPPED_POLICY
+from sac_grasp_ros.recording.video import VIDEO_SIZE
+from sac_grasp_ros.video import record_policy_episodes
 
 SHIPPED = paths.models_dir() / SHIPPED_POLICY
 
@@ -56,7 +57,7 @@ def test_in_process_video_has_one_frame_per_step(tmp_path: Path) -> None:
 
 
 def test_video_command_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sac_grasp_ros.recording import video
+    from sac_grasp_ros import video
 
     assert video.main(["--policy", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err

@@ -5,9 +5,8 @@
 - `prepare`: env.yaml and recorded demos a training run starts from (`sac-grasp record-demos` too)
 - `protocol`: the step message between simulator workers and the agent, and transition pairing
 - `workers`: the simulator workers as the agent sees them (acting, transitions, evaluation quotas)
-- `launcher`: `sac-grasp train|test|worker|deploy`, the process supervisor where `ros2 launch` is missing
 - `launch_support`: node specs -> ROS 2 launch actions for launch/*.launch.py
 
-Nothing here imports rclpy: the launcher's two rclpy clients (the progress bar, `/evaluate` for `test`)
-live in `nodes/` and are imported only when used.
+Nothing here imports rclpy or `nodes/`: `sac_grasp_ros.launcher` (`sac-grasp train|test|worker|deploy`,
+the process supervisor where `ros2 launch` is missing) builds on this layer and on the nodes' clients.
 """

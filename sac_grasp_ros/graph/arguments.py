@@ -1,10 +1,10 @@
 """Launch arguments -> the nodes to start: the one translation behind both launch paths.
 
-`sac-grasp train|test|worker|deploy` (`graph.launcher`, options parsed by argparse) and
+`sac-grasp train|test|worker|deploy` (`sac_grasp_ros.launcher`, options parsed by argparse) and
 `ros2 launch sac_grasp_ros <role>.launch.py` (`graph.launch_support`, launch configurations that are
 all strings) both fill a `LaunchArguments` and call `node_specs`, so the same arguments give the same
-nodes with the same parameters; for a training run that includes the run preparation
-(`graph.prepare`: env.yaml and graph.demos in the output directory).
+nodes with the same parameters. A training run is prepared first, as a step of its own
+(`prepare_run`: env.yaml and graph.demos in the output directory, `graph.prepare`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from typing import Any
 
 from sac_grasp_ros import paths
 from sac_grasp_ros.envs.config import policy_env_settings
-from sac_grasp_ros.graph.prepare import prepare_training
+from sac_grasp_ros.graph.prepare import Preparation, prepare_training
 from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
 
-SHIPPED_POLICY = "sawyer_grasp_sac"
-"""directory under models/ holding the shipped trained policy checkpoint"""
 RECORDING_FILE = "evaluation.mcap"
 """`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
 VIEW_PORT = 8080
@@ -151,18 +149,21 @@ class LaunchArguments:
 
     def policy_path(self) -> Path:
         """The policy to test or deploy: the given one, else the one shipped in models/."""
-        return Path(self.policy) if self.policy else paths.models_dir() / SHIPPED_POLICY
+        return Path(self.policy) if self.policy else paths.models_dir() / paths.SHIPPED_POLICY
 
 
-def node_specs(args: LaunchArguments, policy_option: str = "--policy") -> list[NodeSpec]:
-    """The nodes `args` start; for train, also the run preparation (env.yaml, graph.demos in out).
+@dataclass
+class _Overrides:
+    """What the arguments change of the config, per node role (None or absent: as configured)."""
 
-    Raises FileNotFoundError for a missing policy, telling the user to pass one with `policy_option`
-    (how the caller spells it: `--policy` for `sac-grasp`, `policy:=` for `ros2 launch`), and
-    ValueError naming the config file for a bad one.
-    """
-    config = load_config(args.config)
-    out = args.output_dir()
+    graph: dict[str, Any]
+    sim: dict[str, Any]
+    agent: dict[str, Any]
+    policy: dict[str, Any]
+
+
+def _overrides(args: LaunchArguments, out: Path, policy_option: str) -> _Overrides:
+    """The config overrides `args` ask for; checks that a test or deploy policy exists."""
     graph_overrides = {
         "num_workers": args.num_workers,
         "seed": args.seed,
@@ -196,29 +197,66 @@ def node_specs(args: LaunchArguments, policy_option: str = "--policy") -> list[N
             )
         # The policy's env.yaml (observation mode, velocity scale, ...) decides what the simulator produces.
         sim_overrides = {**policy_env_settings(policy), **sim_overrides}
+        if args.role == "test":
+            agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
+        else:
+            policy_overrides["policy"] = str(policy.resolve())
     if args.role == "test" and args.video:
         sim_overrides["video_dir"] = str(Path(args.video).resolve())
-    if args.role == "test":
-        agent_overrides.update(load_on_start=str(policy.resolve()), learning=False)
-        if args.evaluate:
-            agent_overrides.update(
-                on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
-            )
-    if args.role == "deploy":
-        policy_overrides["policy"] = str(policy.resolve())
-        if args.command_topic:
-            policy_overrides["command_topic"] = args.command_topic
-    try:
-        specs = build_node_specs(  # validates the graph first: no demo recording for a bad config
-            config, args.role, graph_overrides, agent_overrides, sim_overrides, policy_overrides
+    if args.role == "test" and args.evaluate:
+        agent_overrides.update(
+            on_finish="evaluate_and_exit", total_steps=0, result_file=str(out / "result.json")
         )
-        if args.role == "train":
-            # The workers' task settings travel with every checkpoint (env.yaml), and graph.demos are
-            # recorded with the same settings: one source of truth, the config.
-            preparation = prepare_training(config, out, graph_overrides, sim_overrides)
-            specs[-1].parameters.update(preparation.agent_overrides())  # the agent is the last node
+    if args.role == "deploy" and args.command_topic:
+        policy_overrides["command_topic"] = args.command_topic
+    return _Overrides(graph_overrides, sim_overrides, agent_overrides, policy_overrides)
+
+
+def _build(args: LaunchArguments, config: dict[str, Any], overrides: _Overrides) -> list[NodeSpec]:
+    try:
+        return build_node_specs(
+            config, args.role, overrides.graph, overrides.agent, overrides.sim, overrides.policy
+        )
     except ValueError as error:  # say which file holds the bad value
         raise ValueError(f"{args.config}: {error}") from error
+
+
+def prepare_run(args: LaunchArguments, policy_option: str = "--policy") -> Preparation | None:
+    """The files a training graph starts from, written before any node starts: env.yaml and the
+    recorded graph.demos in the output directory (`graph.prepare`); None for the other roles.
+
+    The graph is validated first, so a bad config records no demonstrations. The result goes to
+    `node_specs(args, preparation=...)`.
+    """
+    if args.role != "train":
+        return None
+    config, out = load_config(args.config), args.output_dir()
+    overrides = _overrides(args, out, policy_option)
+    _build(args, config, overrides)
+    try:
+        return prepare_training(config, out, overrides.graph, overrides.sim)
+    except ValueError as error:
+        raise ValueError(f"{args.config}: {error}") from error
+
+
+def node_specs(
+    args: LaunchArguments, policy_option: str = "--policy", preparation: Preparation | None = None
+) -> list[NodeSpec]:
+    """The nodes `args` start, as a description (nothing is written); a training graph's agent
+    gets the files of `preparation` (`prepare_run`), which it needs.
+
+    Raises FileNotFoundError for a missing policy, telling the user to pass one with `policy_option`
+    (how the caller spells it: `--policy` for `sac-grasp`, `policy:=` for `ros2 launch`), and
+    ValueError naming the config file for a bad one.
+    """
+    config, out = load_config(args.config), args.output_dir()
+    overrides = _overrides(args, out, policy_option)
+    specs = _build(args, config, overrides)
+    if args.role == "train":
+        if preparation is None:
+            raise ValueError("a training graph starts from its prepared files: pass prepare_run(args)")
+        agent = next(spec for spec in specs if spec.executable == "agent_node")
+        agent.parameters.update(preparation.agent_overrides())
     if args.view and args.role in ("train", "test", "deploy"):
         port = VIEW_PORT if args.view_port is None else args.view_port
         specs.append(NodeSpec("view_node", "view", "/", {"port": port}, respawn=True, respawn_delay=2.0))

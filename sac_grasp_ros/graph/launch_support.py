@@ -3,7 +3,7 @@
 Used by the launch files, where `launch` and `launch_ros` exist (a ROS 2 install); `launch` is
 imported inside the functions, so this module imports anywhere. The nodes come from
 `graph.arguments` (`LaunchArguments.from_strings` + `node_specs`), the translation `sac-grasp`
-(graph.launcher) uses too.
+(`sac_grasp_ros.launcher`) uses too.
 
 Two decisions live here as ROS-free functions, so they are tested in the pip venv too:
 which optional packages (robot model, RViz) a launch wants and lacks (`missing_packages`,
@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, LaunchArguments, launch_bool, node_specs
+from sac_grasp_ros.graph.arguments import LaunchArguments, launch_bool, node_specs, prepare_run
 from sac_grasp_ros.graph.lifetime import graph_end_reason
 from sac_grasp_ros.graph.spec import NodeSpec
-from sac_grasp_ros.paths import PACKAGE
+from sac_grasp_ros.paths import PACKAGE, SHIPPED_POLICY
 
 SAWYER_URDF = Path("models/assets/bullet_data/sawyer_description/urdf/sawyer_arm.urdf")
 DEFAULT_ARM_BASE_HEIGHT = 0.912  # m, the pedestal of the MuJoCo scene (scene.mujoco_model.ARM_BASE_HEIGHT)
@@ -239,7 +239,8 @@ def launch_specs(role: str, values: Mapping[str, str]) -> tuple[LaunchArguments,
     """The launch configurations of `role` -> its arguments and nodes (graph.arguments), with the
     errors a ros2 launch user can act on: a missing policy names `policy:=`, not `--policy`."""
     args = LaunchArguments.from_strings(role, values)
-    return args, node_specs(args, policy_option=LAUNCH_POLICY_OPTION)
+    preparation = prepare_run(args, policy_option=LAUNCH_POLICY_OPTION)  # train: env.yaml, demos
+    return args, node_specs(args, policy_option=LAUNCH_POLICY_OPTION, preparation=preparation)
 
 
 def prepare_output(args: LaunchArguments) -> str:

@@ -1,7 +1,7 @@
 """The ROS graph as data: a config file (+ overrides) becomes the list of nodes to start.
 
 Both ways of starting the system build their nodes here: the ROS 2 launch files (through
-`graph.launch_support`) and the pip-world launcher (`graph.launcher`). Both get their overrides
+`graph.launch_support`) and the pip-world launcher (`sac_grasp_ros.launcher`). Both get their overrides
 from `graph.arguments`, the one translation of launch arguments, so the same arguments give the
 same `NodeSpec`s (test/test_graph.py compares them). Writing env.yaml and recording demos before a
 training run is `graph.prepare`'s job, not this module's.

@@ -34,9 +34,10 @@ from typing import IO, Any
 import yaml
 
 from sac_grasp_ros import paths
-from sac_grasp_ros.graph.arguments import SHIPPED_POLICY, VIEW_PORT, LaunchArguments, node_specs
+from sac_grasp_ros.graph.arguments import VIEW_PORT, LaunchArguments, node_specs, prepare_run
 from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, ROLES, NodeSpec, params_file_content
+from sac_grasp_ros.paths import SHIPPED_POLICY
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -292,7 +293,8 @@ def main(argv: list[str]) -> int:
         run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
         out = Path(run.out)
         out.mkdir(parents=True, exist_ok=True)
-        specs = node_specs(run)
+        preparation = prepare_run(run)  # train: env.yaml and recorded demos, before any node starts
+        specs = node_specs(run, preparation=preparation)
     except (FileNotFoundError, ValueError) as error:
         print(f"sac-grasp {argv[0] if argv else ''}: {error}", file=sys.stderr)
         return 2
