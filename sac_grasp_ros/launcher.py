@@ -38,6 +38,7 @@ from sac_grasp_ros.graph.arguments import VIEW_PORT, LaunchArguments, node_specs
 from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, ROLES, NodeSpec, params_file_content
 from sac_grasp_ros.paths import SHIPPED_POLICY
+from sac_grasp_ros.run_summary import bin_dir, training_summary
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -288,6 +289,7 @@ def start_episode_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: 
 
 
 def main(argv: list[str]) -> int:
+    launched = time.monotonic()  # before the demonstrations are recorded: "launch to result"
     try:
         args = parse_args(argv)
         run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
@@ -379,9 +381,14 @@ def main(argv: list[str]) -> int:
     if result_line is not None:
         try:
             parsed = json.loads(result_line)
-            print(json.dumps(parsed))
         except json.JSONDecodeError:
             print(result_line)
+        else:
+            if args.role == "train" and code == 0:
+                workers = sum(spec.executable == "sim_node" for spec in specs)
+                summary = training_summary(parsed, out, workers, time.monotonic() - launched, bin_dir())
+                print(summary, file=sys.stderr)
+            print(json.dumps(parsed))
     return code
 
 

@@ -30,6 +30,10 @@ def test_graph_and_in_process_training_go_through_the_same_stages(ros_env, tmp_p
     logs = "\n".join(p.read_text() for p in sorted((graph_out / "logs").glob("*.log")))
     assert launched.returncode == 0, launched.stderr[-3000:] + logs[-3000:]
     through_graph = json.loads(launched.stdout.strip().splitlines()[-1])
+    closing = launched.stderr[launched.stderr.index("Trained SAC through the ROS 2 graph (1 worker)") :]
+    grasped = round(through_graph["success_rate"] * through_graph["episodes"])
+    assert f"Final evaluation: {grasped} of {through_graph['episodes']} fresh episodes" in closing
+    assert f"sac-grasp test --policy {through_graph['checkpoint']}" in closing
 
     in_process = run(parse(["--config", config, "--out", str(in_process_out), "--no-progress"]))
 
