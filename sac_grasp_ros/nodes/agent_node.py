@@ -29,6 +29,7 @@ import array
 import json
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -119,7 +120,6 @@ class AgentNode(Node):
         self.eval_kind, self.eval_started, self.eval_wanted = "", 0.0, 0
         self.eval_resets: dict[str, Future] = {}
         self.eval_resets_sent = 0.0
-        self.stall_resets: dict[str, Future] = {}
         self.exit_code: int | None = None
         self.stop_requested = False  # SIGINT/SIGTERM: the loop ends, waiting callers are answered
         try:
@@ -136,7 +136,7 @@ class AgentNode(Node):
         """After a load: the pool's counters and newest keys, and what was published, from the checkpoint."""
         self.pool.restore(counters)
         self.episodes_published = len(self.session.curve)
-        self.last_progress_step = self.pool.total_steps_seen
+        self.last_progress_step = self.pool.snapshot().steps_seen
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """All or nothing: the pool's and the trainer's settings change only when every value is valid."""
@@ -264,7 +264,7 @@ class AgentNode(Node):
             else:
                 self.session.evaluation_failed(outcome)
         elif self.eval_kind == "final":
-            self.exit_code, _ = self.session.result(ok, outcome, steps_seen=self.pool.total_steps_seen)
+            self.exit_code, _ = self.session.result(ok, outcome, steps_seen=self.pool.snapshot().steps_seen)
         if future is not None and not future.done():
             future.set_result((ok, json.dumps(outcome) if ok else outcome))
 
@@ -272,6 +272,16 @@ class AgentNode(Node):
     def _call_reset(self, name: str) -> Future | None:
         client = self.reset_clients[name]
         return client.call_async(Trigger.Request()) if client.service_is_ready() else None
+
+    def _reset_worker(self, name: str, answered: Callable[[str | None], None]) -> bool:
+        """Call /<name>/reset; `answered(message)` gets its reply (None: the call failed)."""
+        future = self._call_reset(name)
+        if future is None:
+            return False
+        future.add_done_callback(
+            lambda done: answered(None if done.exception() else getattr(done.result(), "message", None))
+        )
+        return True
 
     def _send_actions(self, now: float) -> None:
         if not self.all_joined:
@@ -288,16 +298,11 @@ class AgentNode(Node):
             self.command_pubs[name].publish(command)
 
     def _handle_stalls(self, now: float) -> None:
-        for name in self.pool.stalled_workers(now):
-            if name not in self.stall_resets and (future := self._call_reset(name)) is not None:
+        for name in self.pool.stall_resets_due(now):
+            if self._reset_worker(name, lambda message, name=name: self.pool.stall_reset_answered(name)):
                 timeout = self.pool.settings.stall_timeout
                 self.get_logger().warning(f"/{name} did not answer a command for {timeout} s: reset")
-                self.stall_resets[name] = future
-                self.pool.stall_resets += 1
-        for name, future in list(self.stall_resets.items()):
-            if future.done():
-                self.pool.forget_command(name)
-                del self.stall_resets[name]
+                self.pool.stall_reset_sent(name)
 
     def _drive_training(self) -> None:
         """The session's decisions, in its order: evaluate when due, learn, checkpoint, finish."""
@@ -318,18 +323,18 @@ class AgentNode(Node):
                 self._start_eval("final", session.config.eval_episodes)
 
     def _publish_progress(self) -> None:
-        session, pool = self.session, self.pool
+        session, counts = self.session, self.pool.snapshot()
         if len(session.curve) > self.episodes_published:  # every loop turn: no list copy when none is new
             for record in session.curve.records[self.episodes_published :]:
                 self.progress["episode_return"].publish(Float64(data=record.episode_return))
                 self.progress["success_rate"].publish(Float64(data=session.success_rate()))
             self.episodes_published = len(session.curve)
         # Paced by every step seen (also while not learning), so throughput can be followed in deployment.
-        if pool.total_steps_seen - self.last_progress_step < session.config.progress_every:
+        if counts.steps_seen - self.last_progress_step < session.config.progress_every:
             return
-        self.last_progress_step = pool.total_steps_seen
-        for name, value in (("env_steps", session.env_steps), ("steps_seen", pool.total_steps_seen),
-                            ("rejected_steps", pool.assembler.rejected)):  # fmt: skip
+        self.last_progress_step = counts.steps_seen
+        for name, value in (("env_steps", session.env_steps), ("steps_seen", counts.steps_seen),
+                            ("rejected_steps", counts.rejected)):  # fmt: skip
             self.counts[name].publish(Int64(data=value))
         metrics = session.progress()
         for name in ("q_loss", "policy_loss", "alpha"):
@@ -338,9 +343,9 @@ class AgentNode(Node):
         self._publish_progress_marker()
         self.get_logger().info(
             f"env_steps={session.env_steps} updates={session.updates_done} episodes={len(session.curve)} "
-            f"success_rate={session.success_rate():.2f} rejected={pool.assembler.rejected} "
-            f"abandoned={pool.assembler.abandoned} commands={pool.commands_sent} "
-            f"seen={pool.total_steps_seen} "
+            f"success_rate={session.success_rate():.2f} rejected={counts.rejected} "
+            f"abandoned={counts.abandoned} commands={counts.commands_sent} "
+            f"seen={counts.steps_seen} "
             + " ".join(f"{k}={v:.3g}" for k, v in metrics.items() if k in ("q_loss", "policy_loss", "alpha"))
         )
 
