@@ -43,7 +43,8 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sac_grasp_ros.graph import protocol
-from sac_grasp_ros.graph.workers import Phase, WorkerPool, WorkerPoolSettings
+from sac_grasp_ros.graph.evaluation import EvaluationResult, EvaluationRunner
+from sac_grasp_ros.graph.workers import WorkerPool, WorkerPoolSettings
 from sac_grasp_ros.nodes import common
 from sac_grasp_ros.nodes.common import StartupError
 from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
@@ -115,11 +116,8 @@ class AgentNode(Node):
         self.create_service(Trigger, "/save", self._on_save)
         self.create_service(Trigger, "/load", self._on_load)
         self.episodes_published = self.last_progress_step = 0
-        self.eval_future: Future | None = None
+        self.evaluations = EvaluationRunner(self.pool, self._reset_worker, self._evaluated, self.get_logger())
         self.eval_callers = 0  # /evaluate requests not answered yet
-        self.eval_kind, self.eval_started, self.eval_wanted = "", 0.0, 0
-        self.eval_resets: dict[str, Future] = {}
-        self.eval_resets_sent = 0.0
         self.exit_code: int | None = None
         self.stop_requested = False  # SIGINT/SIGTERM: the loop ends, waiting callers are answered
         try:
@@ -186,87 +184,31 @@ class AgentNode(Node):
         return response
 
     async def _on_evaluate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """No caller is refused for being second. One that comes during an /evaluate or the final
-        evaluation gets that evaluation's result; during a periodic one (fewer episodes, of a policy
-        still learning) it waits for it to end, then gets an evaluation of its own."""
+        """No caller is refused for being second (graph.evaluation says how callers share)."""
         # Coroutine callback: the executor keeps spinning (the loop drives the episodes) and resumes
-        # this when the loop completes the future.
+        # this when the runner answers.
         self.eval_callers += 1
         try:
-            while self.eval_future is not None and self.eval_kind == "periodic":
-                await self.eval_future
-            future = self.eval_future or self._start_eval("service", self.session.config.eval_episodes)
-            response.success, response.message = await future
+            answer = Future()
+            self.evaluations.request(self.session.config.eval_episodes, answer.set_result)
+            result = await answer
+            response.success, response.message = result.ok, result.message
         finally:
             self.eval_callers -= 1
         return response
 
-    # -- evaluations on the workers --------------------------------------------------------------
-    def _start_eval(self, kind: str, episodes: int) -> Future:
-        """Drain, reset the workers and run `episodes` deterministic episodes (see _handle_eval)."""
-        self.eval_future, self.eval_started = Future(), time.monotonic()
-        self.eval_kind, self.eval_wanted = kind, episodes
-        self.pool.request_eval()
-        self.get_logger().info(f"{kind} evaluation of {episodes} episodes started")
-        return self.eval_future
-
-    def _handle_eval(self, now: float) -> None:
-        pool, timeout = self.pool, self.pool.settings.stall_timeout
-        if self.eval_future is None or pool.phase is Phase.RUN:
-            return
-        if now - self.eval_started > self.pool.settings.eval_timeout:
-            pool.end_eval()
-            self.eval_resets.clear()
-            return self._finish_eval(False, f"evaluation timed out after {self.pool.settings.eval_timeout} s")
-        if pool.phase is Phase.DRAIN:
-            if not self.eval_resets and (pool.drained() or now - self.eval_started > timeout):
-                for name in self.worker_names:
-                    pool.forget_command(name)
-                    if (future := self._call_reset(name)) is not None:
-                        self.eval_resets[name] = future
-                self.eval_resets_sent = now
-            # A worker that dies after its reset was sent never answers: go on without it.
-            waited_out = now - self.eval_resets_sent > timeout
-            if self.eval_resets and (waited_out or all(f.done() for f in self.eval_resets.values())):
-                keys = {
-                    name: key for name, f in self.eval_resets.items() if (key := self._reset_key(name, f))
-                }
-                self.eval_resets.clear()
-                if not keys:
-                    pool.end_eval()
-                    return self._finish_eval(False, "no worker could be reset for the evaluation")
-                pool.begin_eval(self.eval_wanted, keys)
-        if pool.eval_finished():
-            summary = pool.end_eval()
-            self.get_logger().info(f"evaluation: {json.dumps(summary)}")
-            self._finish_eval(True, summary)
-
-    def _reset_key(self, name: str, future: Future) -> tuple[int, int] | None:
-        """The (session, episode) a worker's reset started; None leaves the worker out."""
-        if not future.done():
-            self.get_logger().error(f"/{name}/reset got no answer: worker left out of evaluation")
-            return None
-        try:
-            reply = json.loads(future.result().message)
-            return int(reply["session"]), int(reply["episode"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.get_logger().error(f"/{name}/reset gave no episode key: worker left out of evaluation")
-            return None
-
-    def _finish_eval(self, ok: bool, outcome: dict | str) -> None:
-        """`outcome`: the evaluation's summary, or why it failed; callers of /evaluate get it as JSON."""
-        future, self.eval_future = self.eval_future, None
-        if self.eval_kind == "periodic":
-            if ok:
-                self.session.record_evaluation(outcome)
-                rate = float(outcome["success_rate"] or 0.0)
+    def _evaluated(self, result: EvaluationResult) -> None:
+        """A periodic evaluation is the session's to record; the final one is the run's result."""
+        if result.kind == "periodic":
+            if result.ok:
+                self.session.record_evaluation(result.summary)
+                rate = float(result.summary["success_rate"] or 0.0)
                 self.progress["eval_success_rate"].publish(Float64(data=rate))
             else:
-                self.session.evaluation_failed(outcome)
-        elif self.eval_kind == "final":
-            self.exit_code, _ = self.session.result(ok, outcome, steps_seen=self.pool.snapshot().steps_seen)
-        if future is not None and not future.done():
-            future.set_result((ok, json.dumps(outcome) if ok else outcome))
+                self.session.evaluation_failed(result.reason)
+        elif result.kind == "final":
+            steps_seen = self.pool.snapshot().steps_seen
+            self.exit_code, _ = self.session.result(result.ok, result.outcome, steps_seen=steps_seen)
 
     # -- the loop --------------------------------------------------------------------------------
     def _call_reset(self, name: str) -> Future | None:
@@ -307,10 +249,10 @@ class AgentNode(Node):
     def _drive_training(self) -> None:
         """The session's decisions, in its order: evaluate when due, learn, checkpoint, finish."""
         session = self.session
-        if self.eval_future is not None or self.pool.phase is not Phase.RUN:
+        if self.evaluations.running:
             return
         if session.evaluation_due():
-            self._start_eval("periodic", session.config.periodic_eval_episodes)
+            self.evaluations.start("periodic", session.config.periodic_eval_episodes)
             return
         session.learn()
         if session.checkpoint_due():
@@ -320,7 +262,7 @@ class AgentNode(Node):
             if then == "exit":
                 self.exit_code = 0
             elif then == "evaluate":
-                self._start_eval("final", session.config.eval_episodes)
+                self.evaluations.start("final", session.config.eval_episodes)
 
     def _publish_progress(self) -> None:
         session, counts = self.session, self.pool.snapshot()
@@ -390,11 +332,10 @@ class AgentNode(Node):
             # evaluation's resets look stall_timeout old the moment they were sent.
             now = time.monotonic()
             self._send_actions(now)
-            self._handle_eval(now)
+            self.evaluations.tick(now)
             self._handle_stalls(now)
             self._publish_progress()
-        if self.eval_future is not None and not self.eval_future.done():
-            self.eval_future.set_result((False, "agent shutting down"))
+        self.evaluations.abort("agent shutting down")
         self._answer_waiting_callers(executor)
         return self.exit_code or 0
 
@@ -412,8 +353,7 @@ class AgentNode(Node):
             executor.spin_once(timeout_sec=0.05)
 
     def close(self) -> None:
-        if self.eval_future is not None and not self.eval_future.done():
-            self.eval_future.set_result((False, "agent shutting down"))
+        self.evaluations.abort("agent shutting down")
         self.session.close()
         # One parseable line with the final counts (bench/load.py compares commands sent with steps seen).
         counters = json.dumps({**self.session.counters(), **self.pool.counters()})
