@@ -18,7 +18,9 @@ Interfaces (the node runs at the root namespace; worker topics are /<worker>/...
 
 Parameters: the `TrainingConfig` fields (what the trainer does), the `WorkerPoolSettings` fields
 (which workers, and their pacing) and `sac.<SACConfig field>` (docs/configuration.md). Every
-training decision is the session's; this node moves messages and drives evaluations on the workers.
+training decision is the session's, the workers' bookkeeping the `WorkerPool`'s, an evaluation's
+stages the `EvaluationRunner`'s (graph/); this node translates between them and ROS, with the
+per-worker links in `agent_links` and the progress topics in `agent_progress`.
 The loop is hand-driven (`spin_once`): act, then at most `max_updates_per_loop` updates, so the
 workers simulate while the agent learns.
 """
@@ -29,8 +31,6 @@ import array
 import json
 import sys
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import rclpy
@@ -38,16 +38,17 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.task import Future
-from std_msgs.msg import Float64, Float64MultiArray, Int64
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
-from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.graph.evaluation import EvaluationResult, EvaluationRunner
 from sac_grasp_ros.graph.workers import WorkerPool, WorkerPoolSettings
 from sac_grasp_ros.nodes import common
+from sac_grasp_ros.nodes.agent_links import WorkerLinks
+from sac_grasp_ros.nodes.agent_progress import ProgressTopics
 from sac_grasp_ros.nodes.common import StartupError
 from sac_grasp_ros.nodes.params import apply_parameter_changes, declare_dataclass
+from sac_grasp_ros.nodes.step_messages import read_step
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.training.config import TrainingConfig
 from sac_grasp_ros.training.reporting import run_reporter
@@ -85,38 +86,18 @@ class AgentNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pool = WorkerPool(self.session, pool_settings)
         self.worker_names = list(self.pool.workers)
-        self.command_pubs, self.step_subs, self.reset_clients = {}, {}, {}
-        for name in self.worker_names:
-            topic = f"/{name}/{common.COMMAND_TOPIC}"
-            self.command_pubs[name] = self.create_publisher(Float64MultiArray, topic, common.COMMAND_QOS)
-            self.step_subs[name] = self.create_subscription(
-                Float64MultiArray,
-                f"/{name}/{common.STEP_TOPIC}",
-                partial(self._on_step, name),
-                common.STEP_QOS,
-            )
-            self.reset_clients[name] = self.create_client(Trigger, f"/{name}/{common.RESET_SERVICE}")
+        self.links = WorkerLinks(self, self.worker_names, self._on_step)
         self.active: set[str] = set()
         self.started_at = time.monotonic()
         self.all_joined = False
         """False until every configured worker is connected or JOIN_WAIT has passed: DDS matches
         workers seconds apart at times, and the first ones would otherwise train alone."""
-        self.progress = {
-            topic: self.create_publisher(Float64, f"~/{topic}", common.STATUS_QOS)
-            for topic in ("episode_return", "success_rate", "q_loss", "policy_loss", "alpha")
-        }
-        self.progress["eval_success_rate"] = self.create_publisher(
-            Float64, "~/eval_success_rate", common.RESULT_QOS
-        )
-        self.counts = {name: self.create_publisher(Int64, f"~/{name}", common.STATUS_QOS)
-                       for name in ("env_steps", "steps_seen", "rejected_steps")}  # fmt: skip
-        self.progress_marker_pub = self.create_publisher(MarkerArray, "~/progress_markers", common.STATUS_QOS)
+        self.progress = ProgressTopics(self)
         self.create_service(Trigger, "/evaluate", self._on_evaluate)
         self.create_service(SetBool, "/train", self._on_train)
         self.create_service(Trigger, "/save", self._on_save)
         self.create_service(Trigger, "/load", self._on_load)
-        self.episodes_published = self.last_progress_step = 0
-        self.evaluations = EvaluationRunner(self.pool, self._reset_worker, self._evaluated, self.get_logger())
+        self.evaluations = EvaluationRunner(self.pool, self.links.reset, self._evaluated, self.get_logger())
         self.eval_callers = 0  # /evaluate requests not answered yet
         self.exit_code: int | None = None
         self.stop_requested = False  # SIGINT/SIGTERM: the loop ends, waiting callers are answered
@@ -133,8 +114,7 @@ class AgentNode(Node):
     def _restore_transport(self, counters: dict[str, int | float]) -> None:
         """After a load: the pool's counters and newest keys, and what was published, from the checkpoint."""
         self.pool.restore(counters)
-        self.episodes_published = len(self.session.curve)
-        self.last_progress_step = self.pool.snapshot().steps_seen
+        self.progress.restart(len(self.session.curve), self.pool.snapshot().steps_seen)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """All or nothing: the pool's and the trainer's settings change only when every value is valid."""
@@ -152,13 +132,10 @@ class AgentNode(Node):
 
     # -- callbacks -------------------------------------------------------------------------------
     def _on_step(self, worker: str, msg: Float64MultiArray) -> None:
-        sizes = {dim.label: dim.size for dim in msg.layout.dim}
         try:
-            act_dim, obs_dim = int(sizes["action"]), int(sizes["observation"])
-            if act_dim < 1 or obs_dim < 1:
-                raise ValueError(f"layout gives action size {act_dim}, observation size {obs_dim}")
-            step = protocol.decode(msg.data, act_dim, obs_dim)
-            self.session.build(obs_dim, act_dim)  # the first message builds the learner (demo stages)
+            step = read_step(msg)
+            # The first message builds the learner (demo stages).
+            self.session.build(len(step.observation), len(step.action))
         except (KeyError, ValueError) as error:
             if self.session.dims is None and self.session.config.demo_file:
                 self.get_logger().fatal(f"cannot start learning: {error}")
@@ -203,7 +180,7 @@ class AgentNode(Node):
             if result.ok:
                 self.session.record_evaluation(result.summary)
                 rate = float(result.summary["success_rate"] or 0.0)
-                self.progress["eval_success_rate"].publish(Float64(data=rate))
+                self.progress.evaluation(rate)
             else:
                 self.session.evaluation_failed(result.reason)
         elif result.kind == "final":
@@ -211,20 +188,6 @@ class AgentNode(Node):
             self.exit_code, _ = self.session.result(result.ok, result.outcome, steps_seen=steps_seen)
 
     # -- the loop --------------------------------------------------------------------------------
-    def _call_reset(self, name: str) -> Future | None:
-        client = self.reset_clients[name]
-        return client.call_async(Trigger.Request()) if client.service_is_ready() else None
-
-    def _reset_worker(self, name: str, answered: Callable[[str | None], None]) -> bool:
-        """Call /<name>/reset; `answered(message)` gets its reply (None: the call failed)."""
-        future = self._call_reset(name)
-        if future is None:
-            return False
-        future.add_done_callback(
-            lambda done: answered(None if done.exception() else getattr(done.result(), "message", None))
-        )
-        return True
-
     def _send_actions(self, now: float) -> None:
         if not self.all_joined:
             if len(self.active) < len(self.worker_names) and now - self.started_at < JOIN_WAIT:
@@ -237,11 +200,11 @@ class AgentNode(Node):
             command = Float64MultiArray(
                 data=array.array("d", (action * self.pool.settings.command_scale).tolist())
             )
-            self.command_pubs[name].publish(command)
+            self.links.publish_command(name, command)
 
     def _handle_stalls(self, now: float) -> None:
         for name in self.pool.stall_resets_due(now):
-            if self._reset_worker(name, lambda message, name=name: self.pool.stall_reset_answered(name)):
+            if self.links.reset(name, lambda message, name=name: self.pool.stall_reset_answered(name)):
                 timeout = self.pool.settings.stall_timeout
                 self.get_logger().warning(f"/{name} did not answer a command for {timeout} s: reset")
                 self.pool.stall_reset_sent(name)
@@ -264,67 +227,13 @@ class AgentNode(Node):
             elif then == "evaluate":
                 self.evaluations.start("final", session.config.eval_episodes)
 
-    def _publish_progress(self) -> None:
-        session, counts = self.session, self.pool.snapshot()
-        if len(session.curve) > self.episodes_published:  # every loop turn: no list copy when none is new
-            for record in session.curve.records[self.episodes_published :]:
-                self.progress["episode_return"].publish(Float64(data=record.episode_return))
-                self.progress["success_rate"].publish(Float64(data=session.success_rate()))
-            self.episodes_published = len(session.curve)
-        # Paced by every step seen (also while not learning), so throughput can be followed in deployment.
-        if counts.steps_seen - self.last_progress_step < session.config.progress_every:
-            return
-        self.last_progress_step = counts.steps_seen
-        for name, value in (("env_steps", session.env_steps), ("steps_seen", counts.steps_seen),
-                            ("rejected_steps", counts.rejected)):  # fmt: skip
-            self.counts[name].publish(Int64(data=value))
-        metrics = session.progress()
-        for name in ("q_loss", "policy_loss", "alpha"):
-            if name in metrics:
-                self.progress[name].publish(Float64(data=metrics[name]))
-        self._publish_progress_marker()
-        self.get_logger().info(
-            f"env_steps={session.env_steps} updates={session.updates_done} episodes={len(session.curve)} "
-            f"success_rate={session.success_rate():.2f} rejected={counts.rejected} "
-            f"abandoned={counts.abandoned} commands={counts.commands_sent} "
-            f"seen={counts.steps_seen} "
-            + " ".join(f"{k}={v:.3g}" for k, v in metrics.items() if k in ("q_loss", "policy_loss", "alpha"))
-        )
-
-    def _publish_progress_marker(self) -> None:
-        """Training progress as a text in RViz (the numbers are also on the ~/ topics, for plotting)."""
-        if self.progress_marker_pub.get_subscription_count() == 0:
-            return
-        marker = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns="progress", id=0)
-        marker.header.frame_id = "world"
-        marker.header.stamp = self.get_clock().now().to_msg()
-        marker.pose.position.x, marker.pose.position.z, marker.pose.orientation.w = 0.5, 1.7, 1.0
-        marker.scale.z = 0.06
-        marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
-        curve = self.session.curve
-        last = curve.records[-1].episode_return if len(curve) else float("nan")
-        marker.text = (
-            f"env steps {self.session.env_steps}  episodes {len(curve)}  "
-            f"success {self.session.success_rate():.0%}  last return {last:.2f}"
-        )
-        self.progress_marker_pub.publish(MarkerArray(markers=[marker]))
-
-    def _refresh_matching(self) -> None:
-        # Lockstep needs both directions connected before the first command (else it is lost).
-        self.active = {
-            name
-            for name in self.worker_names
-            if self.command_pubs[name].get_subscription_count() > 0
-            and self.step_subs[name].get_publisher_count() > 0
-        }
-
     def loop(self) -> int:
         executor = common.make_executor(self)
         last_match = 0.0
         while rclpy.ok() and self.exit_code is None and not self.stop_requested:
             executor.spin_once(timeout_sec=0.0 if self.session.updates_due() > 0 else 0.02)
             if time.monotonic() - last_match > 0.1:
-                self._refresh_matching()
+                self.active = self.links.connected()
                 last_match = time.monotonic()
             self._drive_training()
             # Read the clock after the training step: it can block for seconds (a checkpoint with a
@@ -334,7 +243,7 @@ class AgentNode(Node):
             self._send_actions(now)
             self.evaluations.tick(now)
             self._handle_stalls(now)
-            self._publish_progress()
+            self.progress.publish(self.session, self.pool.snapshot())
         self.evaluations.abort("agent shutting down")
         self._answer_waiting_callers(executor)
         return self.exit_code or 0
