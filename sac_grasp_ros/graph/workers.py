@@ -335,7 +335,7 @@ class WorkerPool:
 
     # -- evaluation -----------------------------------------------------------------------------
     def request_eval(self) -> None:
-        """Stop sending commands; the node resets the workers once `drained()`."""
+        """Stop sending commands; the evaluation runner resets the workers once `drained()`."""
         self.phase = Phase.DRAIN
         self.eval_run = EvalRun()
 
