@@ -170,3 +170,33 @@ def test_a_worker_restarted_during_evaluation_finishes_its_quota_in_its_new_sess
     core.on_step("a", step(7, 0, 1, done=True), 5.1)
     assert core.eval_finished()
     assert core.end_eval()["episodes"] == 2
+
+
+def test_a_stalled_worker_is_reset_once_until_it_answers_and_counted():
+    core, _ = make_core(workers=("a", "b"))
+    core.on_step("a", step(1, 0, 0), 0.0)
+    core.on_step("b", step(2, 0, 0), 0.0)
+    core.act(["a", "b"], 0.0)
+    core.on_step("b", step(2, 0, 1), 1.0)  # b answers its command; a's answer is lost
+    assert core.stall_resets_due(4.0) == []  # within stall_timeout (5 s)
+    assert core.stall_resets_due(6.0) == ["a"]
+    core.stall_reset_sent("a")
+    assert core.stall_resets_due(7.0) == []  # its reset is on its way: not sent again
+    assert core.snapshot().stall_resets == 1 and core.counters()["stall_resets"] == 1
+    core.stall_reset_answered("a")
+    assert core.stalled_workers(8.0) == [] and core.ready_workers(8.0) == ["b"]
+    core.on_step("a", step(1, 1, 0), 8.0)  # the reset's first step
+    assert core.ready_workers(8.0) == ["a", "b"]
+
+
+def test_a_snapshot_gives_the_counts_the_checkpoint_counters_hold():
+    core, _ = make_core(workers=("a",))
+    core.on_step("a", step(1, 0, 0), 0.0)
+    core.act(["a"], 0.0)
+    core.on_step("a", step(1, 0, 1), 0.1)
+    core.on_step("a", step(1, 0, 1), 0.1)  # a duplicate: rejected
+    core.on_step("a", step(1, 0, 3), 0.2)  # step 2 lost: a gap, rejected
+    counts, counters = core.snapshot(), core.counters()
+    assert (counts.steps_seen, counts.commands_sent, counts.stall_resets) == (1, 1, 0)
+    assert counts.steps_seen == counters["total_steps_seen"] and counts.rejected == counters["steps_rejected"]
+    assert counts.rejected == 2 and counts.abandoned == counters["episodes_abandoned"]

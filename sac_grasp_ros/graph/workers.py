@@ -4,7 +4,8 @@ Transport only: which workers wait for an action (batched acting), which step me
 transition (handed to the trainer), per-worker episode statistics, stalls, and evaluation runs
 (per-worker episode quotas counted only from the reset that started the evaluation). Every training
 decision (random warm-up, what is stored, the update schedule) is the trainer's: a
-`training.session.TrainingSession`, behind the `Trainer` protocol.
+`training.session.TrainingSession`, behind the `Trainer` protocol. What runs an evaluation on the
+workers (drain, reset, count, finish) is `graph.evaluation.EvaluationRunner`'s.
 """
 
 from __future__ import annotations
@@ -109,6 +110,20 @@ class WorkerPoolSettings:
         return names or [f"{self.worker_prefix}{i}" for i in range(self.num_workers)]
 
 
+@dataclass(frozen=True)
+class PoolCounts:
+    """The pool's message counts at one moment (what the progress topics and logs show)."""
+
+    steps_seen: int
+    """transitions seen in any phase"""
+    rejected: int
+    """step messages that completed no transition (duplicate, stale, gap, aborted)"""
+    abandoned: int
+    """episodes cut short (a worker crash or reset)"""
+    commands_sent: int
+    stall_resets: int
+
+
 @dataclass
 class EvalRun:
     """The episodes of one evaluation, as `evaluation_summary` takes them."""
@@ -143,6 +158,8 @@ class WorkerPool:
         self.commands_sent = 0
         self.stall_resets = 0
         self.eval_run: EvalRun | None = None
+        self._stall_resets_pending: set[str] = set()
+        """workers whose stall reset is sent and not answered yet"""
 
     # -- checkpoint state -------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -163,6 +180,16 @@ class WorkerPool:
                 for part, value in zip(KEY_PARTS, last.key, strict=True)
             },
         }
+
+    def snapshot(self) -> PoolCounts:
+        assembler = self.assembler
+        return PoolCounts(
+            self.total_steps_seen,
+            assembler.rejected,
+            assembler.abandoned,
+            self.commands_sent,
+            self.stall_resets,
+        )
 
     def restore(self, counters: dict[str, int | float]) -> None:
         assembler = self.assembler
@@ -291,9 +318,24 @@ class WorkerPool:
         """The worker is being reset: stop waiting for the answer to its last command."""
         self.workers[name].command_sent_at = None
 
+    def stall_resets_due(self, now: float) -> list[str]:
+        """Stalled workers (`stalled_workers`) that have no reset on its way yet."""
+        return [name for name in self.stalled_workers(now) if name not in self._stall_resets_pending]
+
+    def stall_reset_sent(self, name: str) -> None:
+        """A stalled worker's reset went out: it is not sent again until answered (counted as a
+        stall reset)."""
+        self._stall_resets_pending.add(name)
+        self.stall_resets += 1
+
+    def stall_reset_answered(self, name: str) -> None:
+        """The stalled worker answered its reset: its last command is forgotten, it can stall again."""
+        self.forget_command(name)
+        self._stall_resets_pending.discard(name)
+
     # -- evaluation -----------------------------------------------------------------------------
     def request_eval(self) -> None:
-        """Stop sending commands; the node resets the workers once `drained()`."""
+        """Stop sending commands; the evaluation runner resets the workers once `drained()`."""
         self.phase = Phase.DRAIN
         self.eval_run = EvalRun()
 

@@ -19,36 +19,34 @@ SimNodeSettings below; only RUNTIME_SETTABLE ones change at run time, the others
 `step_mode`: "lockstep" steps once per received command (training); "realtime" steps every
 control_period with the latest command (deployment, robot stand-in). The watchdog zeroes the held
 command when none arrived within `watchdog_timeout`.
+
+The optional parts attach only when configured, each a piece of its own: the audit log
+(`record_steps`: recording.step_log), episode GIFs (`video_dir`: recording.episode_gifs) and fault
+injection (`fault_injection`: scene.faults); joint_states, target_pose and markers are
+nodes.sim_topics'.
 """
 
 from __future__ import annotations
 
-import array
 import json
 import math
 import os
 import time
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayout
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import Marker, MarkerArray
 
-from sac_grasp_ros.atomic import atomic_path
 from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.nodes.common import (
     COMMAND_QOS,
     COMMAND_TOPIC,
     RESET_SERVICE,
-    STATUS_QOS,
     STEP_QOS,
     STEP_TOPIC,
     StartupError,
@@ -56,8 +54,11 @@ from sac_grasp_ros.nodes.common import (
     spin_until,
 )
 from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
-from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES
-from sac_grasp_ros.scene.kinematics import quaternion_from_yaw
+from sac_grasp_ros.nodes.sim_topics import SceneTopics
+from sac_grasp_ros.nodes.step_messages import step_layout, step_message
+from sac_grasp_ros.recording.episode_gifs import EpisodeGifs
+from sac_grasp_ros.recording.step_log import StepLog
+from sac_grasp_ros.scene.faults import FaultInjection
 
 STEP_MODES = ("lockstep", "realtime")
 
@@ -129,36 +130,22 @@ class SimNode(Node):
         # Bookkeeping ids only (not simulation randomness): a fresh session per process start lets
         # the agent tell a restarted worker's messages from the old ones.
         self.session = int.from_bytes(os.urandom(4), "little") >> 1
-        self.episode = -1
-        self.step_index = 0
-        self.episode_return = 0.0
-        self.last_success = False
+        self.episode, self.step_index = -1, 0
+        self.episode_return, self.last_success = 0.0, False
         self.held_action = np.zeros(self.act_dim, dtype=np.float32)
         self.last_command_time: float | None = None  # the watchdog arms with the first command
         self.watchdog_tripped = False
         self.rejected_commands = 0
-        self.recorded: list[list[float]] | None = [] if self.settings.record_steps else None
-        self.record_stream = None
-        if self.recorded is not None:  # kept open for the process's lifetime, closed in close()
-            self.record_stream = open(f"{self.settings.record_steps}.stream", "ab")  # noqa: SIM115
-        self.pending_fault: str | None = None
         self.nan_resets = 0
-        self.video = self._make_video()
-        self.video_on = False  # from the first reset request: the episodes a controller runs
+        self.scene = self.env.unwrapped.scene
+        self.step_log, self.gifs, self.faults = self._optional_parts()
 
-        layout = MultiArrayLayout()
-        layout.dim = [
-            MultiArrayDimension(label=label, size=size, stride=size)
-            for label, size in protocol.layout_sizes(self.act_dim, self.obs_dim)
-        ]
-        self.step_layout = layout
+        self.step_layout = step_layout(self.act_dim, self.obs_dim)
         self.step_pub = self.create_publisher(Float64MultiArray, STEP_TOPIC, STEP_QOS)
-        self.joint_pub = self.create_publisher(JointState, "joint_states", STATUS_QOS)
-        self.target_pub = self.create_publisher(PoseStamped, "target_pose", STATUS_QOS)
-        self.marker_pub = self.create_publisher(MarkerArray, "markers", STATUS_QOS)
+        self.topics = SceneTopics(self, self.env)
         self.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, COMMAND_QOS)
         self.create_service(Trigger, RESET_SERVICE, self._on_reset)
-        if self.settings.fault_injection:
+        if self.faults is not None:
             self.create_service(Trigger, "~/inject_nan", partial(self._on_inject, "nan"))
             self.create_service(Trigger, "~/inject_explosion", partial(self._on_inject, "explosion"))
         if self.settings.step_mode == "realtime":
@@ -171,12 +158,18 @@ class SimNode(Node):
             f"session={self.session}"
         )
 
-    def _make_video(self) -> Any:
-        if not self.settings.video_dir:
-            return None
-        from sac_grasp_ros.recording.video import EpisodeVideo
-
-        return EpisodeVideo(self.env.unwrapped.scene.model)
+    def _optional_parts(self) -> tuple[StepLog | None, EpisodeGifs | None, FaultInjection | None]:
+        """The audit log, the episode GIFs and fault injection, each only when its parameter asks."""
+        settings, step_log, gifs, faults = self.settings, None, None, None
+        if settings.record_steps:
+            step_log = StepLog(settings.record_steps, protocol.HEADER_SIZE + self.act_dim + self.obs_dim)
+        if settings.video_dir:
+            worker = self.get_namespace().strip("/") or "sim"
+            fps = 1.0 / float(self.env_config.control_period)
+            gifs = EpisodeGifs(self.scene.model, settings.video_dir, fps, worker, self.get_logger())
+        if settings.fault_injection:
+            faults = FaultInjection(self.scene)
+        return step_log, gifs, faults
 
     @staticmethod
     def _make_env(config_values: dict[str, Any]) -> tuple[GraspEnvConfig, Any]:
@@ -220,28 +213,20 @@ class SimNode(Node):
     def _on_inject(
         self, fault: str, request: Trigger.Request, response: Trigger.Response
     ) -> Trigger.Response:
-        if not hasattr(getattr(self.env.unwrapped.scene, "data", None), "qvel"):
+        if not self.faults.arm(fault):
             response.success, response.message = False, "fault injection needs the MuJoCo backend"
             return response
-        self.pending_fault = fault
         response.success = True
         response.message = json.dumps(
             {"session": self.session, "episode": self.episode, "step": self.step_index}
         )
         return response
 
-    def _corrupt_state(self) -> None:
-        """Test hook: make the next physics step diverge (NaN, or velocities past MuJoCo's 1e10 limit)."""
-        fault, self.pending_fault = self.pending_fault, None
-        qvel = self.env.unwrapped.scene.data.qvel
-        qvel[:] = np.nan if fault == "nan" else 1e12
-        self.get_logger().warning(
-            f"fault injection: physics state corrupted ({fault}) before step {self.step_index + 1}"
-        )
-
     def _step(self) -> None:
-        if self.pending_fault is not None:
-            self._corrupt_state()
+        if self.faults is not None and (fault := self.faults.apply()) is not None:
+            self.get_logger().warning(
+                f"fault injection: physics state corrupted ({fault}) before step {self.step_index + 1}"
+            )
         try:
             obs, reward, terminated, truncated, info = self.env.step(self.held_action)
         except ValueError as error:  # the env refuses bad actions with the scene unchanged
@@ -259,154 +244,52 @@ class SimNode(Node):
                 f"episode ended and scene reset ({self.nan_resets} so far)"
             )
         self._capture_frame()
-        if terminated or truncated:  # written before the agent hears of the end: a test's evaluation
-            self._save_video()  # may be followed at once by the launcher's SIGTERM
-        self._publish_step(
-            obs, float(reward), bool(terminated), bool(truncated), success, self.held_action, aborted
-        )
+        if (terminated or truncated) and self.gifs is not None:  # written before the agent hears of the
+            self.gifs.save(self.episode)  # end: a test's evaluation may be followed at once by a SIGTERM
+        self._publish_step(protocol.StepMessage(
+            self.session, self.episode, self.step_index, float(reward), bool(terminated), bool(truncated),
+            success, self.held_action, obs, aborted,
+        ))  # fmt: skip
         if terminated or truncated:
-            self._publish_markers(force=True)
+            self.topics.publish_markers(self.settings.frame_id, self._status())
             self._reset_episode()
 
     def _reset_episode(self) -> None:
         obs, _ = self.env.reset()  # the first reset seeds itself with GraspEnvConfig.seed
-        self.episode += 1
-        self.step_index = 0
-        self.episode_return = 0.0
-        self.last_success = False
+        self.episode, self.step_index = self.episode + 1, 0
+        self.episode_return, self.last_success = 0.0, False
         zero = np.zeros(self.act_dim, dtype=np.float32)
-        self._publish_step(obs, 0.0, False, False, False, zero)
+        step = protocol.StepMessage(self.session, self.episode, 0, 0.0, False, False, False, zero, obs)
+        self._publish_step(step)
         self._capture_frame()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self.video is not None:  # the cut episode is not written; the ones from here on are
-            self.video.discard()
-            self.video_on = True
+        if self.gifs is not None:  # the cut episode is not written; the ones from here on are
+            self.gifs.start()
         self._reset_episode()
         response.success = True
         response.message = json.dumps({"session": self.session, "episode": self.episode})
         return response
 
-    # -- video -----------------------------------------------------------------------------------
     def _capture_frame(self) -> None:
-        if self.video is None or not self.video_on:
-            return
-        success = " SUCCESS" if self.last_success else ""
-        caption = (
-            f"{self.get_namespace().strip('/') or 'sim'} ep {self.episode} step {self.step_index} "
-            f"return {self.episode_return:.2f}{success}"
-        )
-        self.video.capture(self.env.unwrapped.scene.data, caption)
-
-    def _save_video(self) -> None:
-        if self.video is None or not self.video.frames:
-            return
-        name = f"{self.get_namespace().strip('/').replace('/', '_') or 'sim'}_episode_{self.episode:04d}.gif"
-        path = Path(self.settings.video_dir) / name
-        try:
-            self.video.save(path, 1.0 / float(self.env_config.control_period))
-        except OSError as error:  # a full disk or a bad directory costs the video, not the worker
-            self.video.discard()
-            self.get_logger().error(f"could not write {path}: {error}")
+        if self.gifs is not None:
+            self.gifs.capture(
+                self.scene.data, self.episode, self.step_index, self.episode_return, self.last_success
+            )
 
     # -- publishing ------------------------------------------------------------------------------
-    def _publish_step(
-        self,
-        obs: np.ndarray,
-        reward: float,
-        terminated: bool,
-        truncated: bool,
-        success: bool,
-        action: np.ndarray,
-        aborted: bool = False,
-    ) -> None:
-        step = protocol.StepMessage(
-            self.session, self.episode, self.step_index, reward, terminated, truncated, success, action, obs,
-            aborted,
-        )  # fmt: skip
+    def _publish_step(self, step: protocol.StepMessage) -> None:
         values = protocol.encode(step)
-        if self.recorded is not None:
-            self.recorded.append(values)
-            self.record_stream.write(np.asarray(values, dtype=np.float64).tobytes())
-            self.record_stream.flush()  # in the page cache: kept even if this process is SIGKILLed
-        msg = Float64MultiArray()
-        msg.layout = self.step_layout
-        msg.data = array.array("d", values)
-        self.step_pub.publish(msg)
-        every = self.settings.joint_states_every
-        if every and self.step_index % every == 0:
-            self._publish_joint_states()
-        self._publish_markers()
+        if self.step_log is not None:
+            self.step_log.append(values)
+        self.step_pub.publish(step_message(values, self.step_layout))
+        self.topics.after_step(self.step_index, self.settings, self._status())
 
-    def _publish_joint_states(self) -> None:
-        msg = JointState()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.name = list(self.env.joint_names)
-        positions, velocities = self.env.observed_joint_state()  # with the encoders' noise, if any
-        msg.position = [float(v) for v in positions]
-        msg.velocity = [float(v) for v in velocities]
-        fingers = self.env.finger_joint_state()  # after the arm joints: the documented order stays
-        if fingers is not None:
-            msg.name = [*msg.name, *FINGER_JOINT_NAMES]
-            msg.position = [*msg.position, *fingers[0]]
-            msg.velocity = [*msg.velocity, *fingers[1]]
-        self.joint_pub.publish(msg)
-        self._publish_target_pose(msg.header.stamp)
-
-    def _publish_target_pose(self, stamp: Any) -> None:
-        """The block pose, as a perception system would give it to a deployed policy_node: the one the
-        observation reports (randomization's bias and noise included)."""
-        xyz, yaw = self.env.observed_target_pose()
-        msg = PoseStamped()
-        msg.header.stamp = stamp
-        msg.header.frame_id = self.settings.frame_id
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in xyz)
-        o = msg.pose.orientation
-        o.x, o.y, o.z, o.w = quaternion_from_yaw(float(yaw))
-        self.target_pub.publish(msg)
-
-    def _publish_markers(self, force: bool = False) -> None:
-        every = self.settings.markers_every
-        if not force and (not every or self.step_index % every != 0):
-            return
-        if self.marker_pub.get_subscription_count() == 0:
-            return
-        stamp = self.get_clock().now().to_msg()
-        target_xyz, target_yaw = self.env.target_pose()
-        pregrasp = self.env.pregrasp_point()
-        markers = MarkerArray()
-        block = self._marker(Marker.CUBE, 0, stamp, target_xyz, (0.9, 0.2, 0.2))
-        o = block.pose.orientation
-        o.x, o.y, o.z, o.w = quaternion_from_yaw(float(target_yaw))
-        block.scale.x = block.scale.y = block.scale.z = self.env.perturbation.block.edge
-        point = self._marker(Marker.SPHERE, 1, stamp, pregrasp, (0.2, 0.8, 0.2))
-        point.scale.x = point.scale.y = point.scale.z = 0.02
-        text = self._marker(
-            Marker.TEXT_VIEW_FACING, 2, stamp, np.asarray(target_xyz) + np.array([0.0, 0.0, 0.25]), (1, 1, 1)
-        )
-        text.scale.z = 0.05
-        text.text = (
-            f"{self.get_namespace()} ep {self.episode} step {self.step_index} "
-            f"return {self.episode_return:.2f}{' SUCCESS' if self.last_success else ''}"
-        )
-        markers.markers = [block, point, text]
-        self.marker_pub.publish(markers)
-
-    def _marker(
-        self, kind: int, marker_id: int, stamp: Any, xyz: np.ndarray, rgb: tuple[float, ...]
-    ) -> Marker:
-        marker = Marker()
-        marker.header.frame_id = self.settings.frame_id
-        marker.header.stamp = stamp
-        marker.ns = self.get_namespace().strip("/") or "sim"
-        marker.id = marker_id
-        marker.type = kind
-        marker.action = Marker.ADD
-        marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = (float(v) for v in xyz)
-        marker.pose.orientation.w = 1.0
-        marker.color.r, marker.color.g, marker.color.b = (float(c) for c in rgb)
-        marker.color.a = 1.0
-        return marker
+    def _status(self) -> str:
+        """The episode as the markers' text shows it."""
+        success = " SUCCESS" if self.last_success else ""
+        episode = f"ep {self.episode} step {self.step_index} return {self.episode_return:.2f}"
+        return f"{self.get_namespace()} {episode}{success}"
 
     # -- loop ------------------------------------------------------------------------------------
     def loop(self) -> int:
@@ -414,14 +297,10 @@ class SimNode(Node):
         return 0
 
     def close(self) -> None:
-        if self.video is not None:
-            self.video.close()
-        if self.record_stream is not None:
-            self.record_stream.close()
-        if self.recorded is not None:
-            rows = np.asarray(self.recorded, dtype=np.float64).reshape(len(self.recorded), -1)
-            with atomic_path(self.settings.record_steps) as temporary, open(temporary, "wb") as file:
-                np.save(file, rows)
+        if self.gifs is not None:
+            self.gifs.close()
+        if self.step_log is not None:
+            self.step_log.close()
         self.env.close()
 
 
