@@ -21,6 +21,7 @@ import numpy as np
 
 from sac_grasp_ros.envs.config import OBSERVATIONS
 from sac_grasp_ros.envs.grasp_env import GraspEnv
+from sac_grasp_ros.scene.mujoco_model import NAMES
 
 EPISODE_STEPS = 100
 
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> int:
     model = scene.model
     data = mujoco.MjData(model)
     scale = env.config.max_joint_velocity
+    first = model.actuator(NAMES.arm_actuators[0]).id  # the scene checks the seven are contiguous
+    arm_ctrl = slice(first, first + len(NAMES.arm_actuators))
 
     # Env and raw episodes alternate one by one, so load from other processes hits both alike.
     env_time = raw_time = 0.0
@@ -97,11 +100,11 @@ def main(argv: list[str]) -> int:
             state = start_state(env, seed)
             env_first = (round_index + episode) % 2 == 0  # alternate the order: no warm-cache bias
             if not env_first:
-                raw_seconds = raw_episode(model, data, scene._arm_u, chunk, scale, scene.substeps, state)
+                raw_seconds = raw_episode(model, data, arm_ctrl, chunk, scale, scene.substeps, state)
             env_seconds, tried = env_episode(env, chunk, seed)
             env_qpos = env.scene.data.qpos.copy()
             if env_first:
-                raw_seconds = raw_episode(model, data, scene._arm_u, chunk, scale, scene.substeps, state)
+                raw_seconds = raw_episode(model, data, arm_ctrl, chunk, scale, scene.substeps, state)
             env_time += env_seconds
             raw_time += raw_seconds
             pair_ratios.append(raw_seconds / env_seconds)

@@ -1,27 +1,24 @@
-"""Deployment core (no ROS): rebuild the env's observation from robot state, run a trained policy, and
-filter its joint velocity commands before they reach a ros2_control velocity controller.
+"""Deployment core (no ROS): rebuild the env's observation from robot state and filter the joint
+velocity commands a trained policy gives before they reach a ros2_control velocity controller.
 
-The policy node (sac_grasp_ros.nodes.policy_node) only translates messages to and from these pieces:
+The policy node (sac_grasp_ros.nodes.policy_node) only translates messages to and from these pieces
+and the policy (`sac_grasp_ros.policy.load_policy`: a checkpoint directory or an exported TorchScript
+file; its action times `max_joint_velocity` is the command in rad/s):
 - `ObservationBuilder`: joint positions/velocities (+ finger positions) and the block pose -> the
-  exact observation `GraspEnv` returns, for both observation modes.
-- `load_policy`: a checkpoint directory (sac.load_checkpoint) or an exported TorchScript file
-  (`sac-grasp export`) -> `DeploymentPolicy.act(obs) -> rad/s`.
+  exact observation `GraspEnv` returns, for every observation mode.
+- `JointStateReader`: the arm's (and fingers') values out of a JointState's lists.
 - `VelocityCommandFilter`: clamp to the velocity limit, limit the change per second (acceleration),
   and stop at once when the inputs are stale or not finite.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sac_grasp_ros.envs.config import GraspEnvConfig, read_env_config
 from sac_grasp_ros.envs.observation import (
     JOINT_POSITIONS,
     JOINT_VELOCITIES,
@@ -32,10 +29,6 @@ from sac_grasp_ros.envs.observation import (
 )
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES, JOINT_NAMES
 from sac_grasp_ros.scene.kinematics import euler_from_matrix
-
-
-class DeploymentError(ValueError):
-    """A policy or its settings cannot be deployed (missing file, wrong control mode, size mismatch)."""
 
 
 # ------------------------------------------------------------------------------------- observation
@@ -154,141 +147,6 @@ class JointStateReader:
         ):
             raise ValueError("joint_states contains NaN or inf")
         return q, qd, fingers
-
-
-# ------------------------------------------------------------------------------------- policy
-@dataclass
-class DeploymentPolicy:
-    """A trained policy ready to drive a velocity controller: raw observation -> joint velocities (rad/s)."""
-
-    source: Path
-    """checkpoint directory or TorchScript file it was loaded from"""
-    observation: str
-    """observation mode it was trained with ("original" | "extended" | "symmetric")"""
-    max_joint_velocity: float
-    """rad/s at action 1.0 in training (the scale of its outputs)"""
-    obs_dim: int
-    act_dim: int
-    _run: Any = None
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic joint velocities (rad/s, float64[act_dim]) for one observation."""
-        obs = np.asarray(obs, dtype=np.float32).reshape(-1)
-        if obs.shape != (self.obs_dim,):
-            raise ValueError(f"policy expects {self.obs_dim} observation values, got {obs.size}")
-        if not np.isfinite(obs).all():
-            raise ValueError(f"observation contains NaN or inf: {obs.tolist()}")
-        velocities = np.asarray(self._run(obs), dtype=np.float64).reshape(self.act_dim)
-        if not np.isfinite(velocities).all():  # damaged weights: never command NaN to an arm
-            raise ValueError(f"policy output contains NaN or inf: {velocities.tolist()}")
-        return velocities
-
-
-def load_policy(path: str | Path, torch_threads: int = 1) -> DeploymentPolicy:
-    """Load a checkpoint directory or an exported TorchScript file (.pt) on CPU.
-
-    Env settings: `env.yaml` beside a checkpoint (envs.config.read_env_config), the export manifest
-    (`export.json`) beside a TorchScript file. Raises DeploymentError saying what is wrong.
-    """
-    import torch
-
-    from sac_grasp_ros import export
-    from sac_grasp_ros.sac import CheckpointError, load_checkpoint
-
-    torch.set_num_threads(max(1, int(torch_threads)))
-    path = Path(path)
-    if path.is_dir():
-        try:
-            env_config = read_env_config(None, path)
-            loaded = load_checkpoint(path, device="cpu")
-        except (CheckpointError, FileNotFoundError, ValueError) as error:
-            raise DeploymentError(f"cannot load policy checkpoint {path}: {error}") from error
-        _check_env_config(path, env_config, loaded.obs_dim, loaded.act_dim)
-        sac, scale = loaded.sac, float(env_config.max_joint_velocity)
-
-        def run(obs: np.ndarray) -> np.ndarray:
-            return sac.act(obs, deterministic=True) * scale
-
-        return DeploymentPolicy(path, env_config.observation, scale, loaded.obs_dim, loaded.act_dim, run)
-    if path.is_file():
-        return _load_torchscript(path, torch)
-    raise DeploymentError(
-        f"policy {path} does not exist "
-        f"(expected a checkpoint directory or an exported {export.TORCHSCRIPT_FILE})"
-    )
-
-
-def _load_torchscript(path: Path, torch: Any) -> DeploymentPolicy:
-    from sac_grasp_ros import export
-
-    manifest_path = path.parent / export.MANIFEST_FILE
-    manifest: dict[str, Any] = {}
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as error:
-            raise DeploymentError(f"{manifest_path}: not valid JSON ({error})") from error
-    try:
-        with warnings.catch_warnings():  # torch marks TorchScript deprecated; it is what export writes
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as error:  # RuntimeError for anything that is not a TorchScript archive
-        raise DeploymentError(
-            f"{path}: not a TorchScript policy ({type(error).__name__}: {error})"
-        ) from error
-    obs_dim = int(manifest.get("obs_dim", 0))
-    observation = manifest.get("observation")
-    if not obs_dim:
-        obs_dim = OBSERVATION_SIZES.get(str(observation), 0) or _probe_obs_dim(module, torch, path)
-    if observation is None:
-        inverse = {size: name for name, size in OBSERVATION_SIZES.items()}
-        observation = inverse.get(obs_dim)
-    act_dim = int(manifest.get("act_dim", 7))
-    if observation not in OBSERVATION_SIZES:
-        raise DeploymentError(f"{path}: observation size {obs_dim} matches no observation mode")
-    try:
-        config = GraspEnvConfig(
-            observation=str(observation),
-            control_mode=str(manifest.get("control_mode", "joint_velocity")),
-            max_joint_velocity=float(manifest.get("max_joint_velocity", 1.0)),
-        )
-    except (TypeError, ValueError) as error:
-        raise DeploymentError(f"{manifest_path}: {error}") from error
-    _check_env_config(path, config, obs_dim, act_dim)
-
-    def run(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return module(torch.from_numpy(obs[None])).numpy()[0]
-
-    return DeploymentPolicy(path, config.observation, config.max_joint_velocity, obs_dim, act_dim, run)
-
-
-def _probe_obs_dim(module: Any, torch: Any, path: Path) -> int:
-    """Without a manifest: try the known observation sizes (a traced module accepts only its own)."""
-    for size in sorted(OBSERVATION_SIZES.values()):
-        try:
-            with torch.no_grad():
-                module(torch.zeros(1, size))
-        except Exception:  # a wrong size raises inside the traced graph: try the next
-            continue
-        return size
-    raise DeploymentError(
-        f"{path}: accepts none of the observation sizes {sorted(OBSERVATION_SIZES.values())}"
-    )
-
-
-def _check_env_config(path: Path, config: GraspEnvConfig, obs_dim: int, act_dim: int) -> None:
-    if config.control_mode != "joint_velocity" or act_dim != len(JOINT_NAMES):
-        raise DeploymentError(
-            f"{path}: a velocity controller needs a joint_velocity policy with {len(JOINT_NAMES)} outputs, "
-            f"got control_mode={config.control_mode!r} with {act_dim}"
-        )
-    expected = OBSERVATION_SIZES[config.observation]
-    if obs_dim != expected:
-        raise DeploymentError(
-            f"{path}: the policy takes {obs_dim} observation values but its env settings say "
-            f"observation={config.observation!r} ({expected}); fix env.yaml beside it"
-        )
 
 
 # ------------------------------------------------------------------------------------- command filter

@@ -18,7 +18,6 @@ the overall summary as one JSON line. `grid_evaluation()` is the same for script
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -30,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
-from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, POLICY_TASK_FIELDS, GraspEnvConfig, read_env_config
+from sac_grasp_ros.envs.config import POLICY_TASK_FIELDS, GraspEnvConfig, read_env_config
+from sac_grasp_ros.policy import Policy, load_policy
 
 SCRIPTED = "scripted"
 JSON_FILE = "evaluation.json"
@@ -60,67 +60,27 @@ class GridSpec:
             raise ValueError(f"random placements must be >= 0, got {self.random}")
 
 
-class _Actor:
-    """`act(obs_batch, deterministic=True)` -> actions in [-1, 1], what gym_loop.evaluate calls."""
+class ScriptedActor:
+    """The Jacobian grasper as an actor of `env` (it reads the env state, not the observation):
+    `act(obs_batch, deterministic=True)` -> its action in [-1, 1], what gym_loop.evaluate calls."""
 
-    def __init__(self, run: Any, scale: float = 1.0) -> None:
-        self._run, self._scale = run, scale
+    def __init__(self, env: Any) -> None:
+        from sac_grasp_ros.envs.scripted import ScriptedGrasper
+
+        self.grasper = ScriptedGrasper(env)
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        return np.asarray(self._run(np.asarray(obs)[0]), dtype=np.float64)[None] / self._scale
+        return np.asarray(self.grasper.act(np.asarray(obs)[0]), dtype=np.float64)[None]
 
 
-def load_policy(policy: str | Path) -> tuple[Any, GraspEnvConfig]:
-    """(actor, the env settings it was trained with) for a checkpoint directory or an exported
-    TorchScript file; for `scripted`, (None, defaults): its actor needs the env (`scripted_actor`).
-    Raises ValueError saying what is wrong."""
+def load_controller(policy: str | Path) -> tuple[Policy | None, GraspEnvConfig]:
+    """(the loaded policy, the env settings it was trained with) for a checkpoint directory or an
+    exported TorchScript file (`policy.load_policy`); for `scripted`, (None, defaults): its actor
+    needs the env (`ScriptedActor`). Raises ValueError saying what is wrong."""
     if str(policy) == SCRIPTED:
         return None, GraspEnvConfig()
-    from sac_grasp_ros import deploy
-    from sac_grasp_ros.sac import CheckpointError, load_checkpoint
-
-    path = Path(policy)
-    if path.is_dir():
-        try:
-            env_config = read_env_config(None, path)
-            loaded = load_checkpoint(path, device="cpu")
-        except (CheckpointError, FileNotFoundError) as error:
-            raise ValueError(f"cannot load policy checkpoint {path}: {error}") from error
-        return loaded.sac, env_config
-    if path.is_file():
-        loaded_policy = deploy.load_policy(path)  # DeploymentError is a ValueError
-        env_config = dataclasses.replace(
-            read_env_config(None, _trained_dir(path)),
-            observation=loaded_policy.observation,
-            max_joint_velocity=loaded_policy.max_joint_velocity,
-        )
-        return _Actor(loaded_policy.act, loaded_policy.max_joint_velocity), env_config
-    raise ValueError(
-        f"policy {policy} does not exist (expected a checkpoint directory, an exported policy.pt "
-        f"or '{SCRIPTED}')"
-    )
-
-
-def _trained_dir(policy_file: Path) -> Path:
-    """Where an exported policy's env.yaml is: beside it, else in the checkpoint it was exported from
-    (the export manifest's `source`), so reward and episode length match the training too."""
-    from sac_grasp_ros.export import MANIFEST_FILE
-
-    manifest = policy_file.parent / MANIFEST_FILE
-    if (policy_file.parent / ENV_CONFIG_FILE).is_file() or not manifest.is_file():
-        return policy_file.parent
-    try:
-        source = json.loads(manifest.read_text()).get("source")
-    except (json.JSONDecodeError, AttributeError):
-        return policy_file.parent  # deploy.load_policy has already said what is wrong with it
-    return Path(source) if isinstance(source, str) and Path(source).is_dir() else policy_file.parent
-
-
-def scripted_actor(env: Any) -> _Actor:
-    """The Jacobian grasper as an actor of `env` (it reads the env state, not the observation)."""
-    from sac_grasp_ros.envs.scripted import ScriptedGrasper
-
-    return _Actor(ScriptedGrasper(env).act)
+    loaded = load_policy(policy)
+    return loaded, loaded.env
 
 
 def grid_placements(config: GraspEnvConfig, grid: GridSpec, low: np.ndarray, high: np.ndarray) -> dict:
@@ -172,7 +132,7 @@ def grid_evaluation(
 
     grid = grid or GridSpec()
     grid.validate()
-    actor, trained = load_policy(policy)
+    actor, trained = load_controller(policy)
     overrides = {**(env_overrides or {}), "random_target": True}  # the random placements
     if yaw_range is not None:
         overrides["target_yaw_range"] = float(yaw_range)
@@ -184,7 +144,7 @@ def grid_evaluation(
     started = time.perf_counter()
     try:
         if actor is None:
-            actor = scripted_actor(env)
+            actor = ScriptedActor(env)
         scene = env.unwrapped.scene
         axes = grid_placements(config, grid, scene.workspace_low, scene.workspace_high)
         cells = [

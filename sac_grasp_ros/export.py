@@ -3,6 +3,9 @@
 The exported graph takes the raw observation (float32 [batch, obs_dim], exactly what `GraspEnv`
 returns for the trained observation mode) and returns joint velocities in rad/s (tanh(mean) times the
 env's `max_joint_velocity`), so a deployment needs neither this package nor the action convention.
+The TorchScript file also keeps that action, before the scale, as its `action` submodule (float32
+[batch, act_dim] in [-1, 1]): what `sac_grasp_ros.policy.load_policy` runs, taking the scale from the
+manifest (`export.json`), so nothing in this package divides the file's output back.
 The ONNX file comes from `torch.export` through torch's current (dynamo) ONNX exporter, the graph
 ONNX Runtime, TensorRT and OpenVINO run. The TorchScript file is kept for its consumers: libtorch
 (C++ controllers) and `policy_node`'s `policy:=.../policy.pt`, which loads it without this package's
@@ -29,28 +32,38 @@ from torch import nn
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
 from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, read_env_config
+from sac_grasp_ros.policy import MANIFEST_FILE, TORCHSCRIPT_FILE
 from sac_grasp_ros.sac import CheckpointError, load_checkpoint
 from sac_grasp_ros.sac.networks import TanhGaussianPolicy
 
-TORCHSCRIPT_FILE = "policy.pt"
 ONNX_FILE = "policy.onnx"
-MANIFEST_FILE = "export.json"
 VERIFY_SAMPLES = 256
 VERIFY_TOLERANCE = 1e-5
 
 
-class PolicyExportModule(nn.Module):
-    """The graph `sac-grasp export` writes: raw observation -> joint velocities (rad/s), the policy mean
-    squashed by tanh, then scaled (deploy.load_policy wraps the written files in a DeploymentPolicy)."""
+class DeterministicAction(nn.Module):
+    """Raw observation -> the policy's deterministic action in [-1, 1] (its mean squashed by tanh)."""
 
-    def __init__(self, policy: TanhGaussianPolicy, max_joint_velocity: float) -> None:
+    def __init__(self, policy: TanhGaussianPolicy) -> None:
         super().__init__()
         self.policy = policy
-        self.register_buffer("velocity_scale", torch.tensor(float(max_joint_velocity), dtype=torch.float32))
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         mean, _ = self.policy(observation.to(torch.float32))
-        return torch.tanh(mean) * self.velocity_scale
+        return torch.tanh(mean)
+
+
+class PolicyExportModule(nn.Module):
+    """The graph `sac-grasp export` writes: raw observation -> joint velocities (rad/s), the `action`
+    submodule's output times the `velocity_scale` buffer (the env's max_joint_velocity)."""
+
+    def __init__(self, policy: TanhGaussianPolicy, max_joint_velocity: float) -> None:
+        super().__init__()
+        self.action = DeterministicAction(policy)
+        self.register_buffer("velocity_scale", torch.tensor(float(max_joint_velocity), dtype=torch.float32))
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.action(observation) * self.velocity_scale
 
 
 def build_export_module(policy_dir: Path, env_config: GraspEnvConfig) -> tuple[PolicyExportModule, int]:
@@ -109,12 +122,14 @@ def export_policy(
     manifest = {
         "source": str(policy_dir),
         "obs_dim": obs_dim,
-        "act_dim": int(module.policy.act_dim),
+        "act_dim": int(module.action.policy.act_dim),
         "observation": env_config.observation,
         "control_mode": env_config.control_mode,
         "max_joint_velocity": env_config.max_joint_velocity,
         "input": "observation float32 [batch, obs_dim], as GraspEnv returns it",
         "output": "joint_velocity float32 [batch, act_dim] in rad/s, right_j0..right_j6",
+        "action": "policy.pt's `action` submodule: float32 [batch, act_dim] in [-1, 1]; "
+        "joint_velocity = action * max_joint_velocity",
         "files": {"torchscript": TORCHSCRIPT_FILE, "onnx": ONNX_FILE},
         "max_abs_error": errors,
     }

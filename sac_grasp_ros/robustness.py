@@ -166,13 +166,13 @@ def robustness_matrix(
     import gymnasium as gym
 
     from sac_grasp_ros.envs import ENV_ID
-    from sac_grasp_ros.evaluate import SCRIPTED, load_policy, scripted_actor
+    from sac_grasp_ros.evaluate import SCRIPTED, ScriptedActor, load_controller
     from sac_grasp_ros.training.gym_loop import evaluate
 
     placements = placements or Placements()
     placements.validate()
     conditions = CONDITIONS if conditions is None else conditions
-    actor, trained = load_policy(policy)
+    actor, trained = load_controller(policy)
     if actor is None:  # the scripted controller itself: on the task it was written for
         trained = GraspEnvConfig(random_target=True, target_yaw_range=45.0, reward="shaped")
     base = {**trained.to_dict(), "random_target": True, "seed": None}
@@ -190,9 +190,9 @@ def robustness_matrix(
                 {"target": [c["x"], c["y"], z], "target_yaw": math.radians(c["yaw_deg"])} for c in cells
             ]
             options += [None] * placements.random  # random placements: the env's own draw
-            controllers = {"policy": actor or scripted_actor(env)}
+            controllers = {"policy": actor or ScriptedActor(env)}
             if reference and str(policy) != SCRIPTED:
-                controllers["scripted"] = scripted_actor(env)
+                controllers["scripted"] = ScriptedActor(env)
             row: dict[str, Any] = {"condition": name, "randomization": dict(ranges)}
             for role, controller in controllers.items():
                 result = evaluate(env, controller, len(options), seed, options=options)

@@ -1,6 +1,6 @@
 """`sac-grasp video`: GIFs of a policy's evaluation episodes, rendered in this process (no ROS).
 
-An application of the core: the policy comes from `evaluate.load_policy`, the episodes from the
+An application of the core: the policy comes from `evaluate.load_controller`, the episodes from the
 trainer's evaluation loop, the frames from `recording.video.EpisodeVideo`.
 """
 
@@ -26,21 +26,21 @@ def record_policy_episodes(
     """Run `episodes` deterministic episodes of a policy in this process, one GIF each.
 
     The policy and its env (its env.yaml, found as `sac-grasp evaluate` finds it: a checkpoint
-    directory, an exported policy.pt or `scripted`) come from `evaluate.load_policy`, with
+    directory, an exported policy.pt or `scripted`) come from `evaluate.load_controller`, with
     `env_overrides` on top. Returns one summary per episode: file, steps, frames, return, success.
     """
     from sac_grasp_ros.envs.config import GraspEnvConfig
     from sac_grasp_ros.envs.grasp_env import GraspEnv
-    from sac_grasp_ros.evaluate import load_policy, scripted_actor
+    from sac_grasp_ros.evaluate import ScriptedActor, load_controller
     from sac_grasp_ros.training.gym_loop import evaluate
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    actor, trained = load_policy(policy)
+    actor, trained = load_controller(policy)
     config = GraspEnvConfig.from_dict({**trained.to_dict(), **(env_overrides or {})})
     env = GraspEnv(config)
     if actor is None:
-        actor = scripted_actor(env)
+        actor = ScriptedActor(env)
     video = EpisodeVideo(env.scene.model)
     fps = 1.0 / config.control_period
     results: list[dict[str, Any]] = []
@@ -75,14 +75,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")  # off-screen; read when mujoco is first imported
     from sac_grasp_ros import paths
-    from sac_grasp_ros.deploy import DeploymentError
     from sac_grasp_ros.paths import SHIPPED_POLICY
 
     policy = Path(args.policy) if args.policy else paths.models_dir() / SHIPPED_POLICY
     overrides = {"max_episode_steps": args.max_episode_steps} if args.max_episode_steps else {}
     try:
         results = record_policy_episodes(policy, args.episodes, args.out, args.seed, overrides)
-    except (DeploymentError, ValueError) as error:
+    except ValueError as error:  # a PolicyError is one
         print(f"sac-grasp video: {error}", file=sys.stderr)
         return 2
     for result in results:

@@ -1,5 +1,6 @@
 """Deployment core (sac_grasp_ros.deploy) without ROS: the observation rebuilt from robot state equals the
-env's own, the command filter clamps / rate limits / stops, and policies load from checkpoints and exports."""
+env's own, the command filter clamps / rate limits / stops, and policies load from checkpoints and exports
+to drive a velocity controller (sac_grasp_ros.policy.load_policy, action times max_joint_velocity)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 from sac_grasp_ros import deploy
 from sac_grasp_ros.envs.grasp_env import GraspEnv
 from sac_grasp_ros.envs.scripted import ScriptedGrasper
+from sac_grasp_ros.policy import PolicyError, load_policy
 from sac_grasp_ros.sac import SAC, SACConfig, save_checkpoint
 from sac_grasp_ros.scene.kinematics import quaternion_from_yaw, yaw_from_quaternion
 
@@ -142,10 +144,10 @@ def test_policy_from_checkpoint_and_from_its_torchscript_export_agree(tmp_path: 
     from sac_grasp_ros.export import export_policy
 
     sac = _tiny_checkpoint(tmp_path / "ckpt", 29, {"observation": "extended", "max_joint_velocity": 0.7})
-    from_checkpoint = deploy.load_policy(tmp_path / "ckpt")
+    from_checkpoint = load_policy(tmp_path / "ckpt", velocity_controller=True)
     assert (from_checkpoint.observation, from_checkpoint.max_joint_velocity) == ("extended", 0.7)
     export_policy(tmp_path / "ckpt", tmp_path / "export")
-    from_export = deploy.load_policy(tmp_path / "export" / "policy.pt")
+    from_export = load_policy(tmp_path / "export" / "policy.pt", velocity_controller=True)
     assert (from_export.observation, from_export.max_joint_velocity, from_export.obs_dim) == (
         "extended",
         0.7,
@@ -154,18 +156,18 @@ def test_policy_from_checkpoint_and_from_its_torchscript_export_agree(tmp_path: 
     observations = np.random.default_rng(0).normal(size=(20, 29)).astype(np.float32)
     expected = sac.act(observations, deterministic=True) * 0.7
     for policy in (from_checkpoint, from_export):
-        got = np.stack([policy.act(obs) for obs in observations])
+        got = np.stack([policy.act(obs) * policy.max_joint_velocity for obs in observations])  # rad/s
         np.testing.assert_allclose(got, expected, atol=1e-5)
     # Without its manifest the export is still usable: the size is probed, the scale defaults to 1.
     (tmp_path / "export" / "export.json").unlink()
-    bare = deploy.load_policy(tmp_path / "export" / "policy.pt")
+    bare = load_policy(tmp_path / "export" / "policy.pt", velocity_controller=True)
     assert (bare.obs_dim, bare.observation, bare.max_joint_velocity) == (29, "extended", 1.0)
 
 
 def test_a_policy_never_turns_nan_into_a_command(tmp_path: Path):
     """NaN in (a corrupted observation) or out (damaged weights) raises, so the node commands zero."""
     sac = _tiny_checkpoint(tmp_path / "ckpt", 17, None)
-    policy = deploy.load_policy(tmp_path / "ckpt")
+    policy = load_policy(tmp_path / "ckpt")
     obs = np.zeros(17, dtype=np.float32)
     assert np.isfinite(policy.act(obs)).all()
     with pytest.raises(ValueError, match="observation contains NaN"):
@@ -174,21 +176,21 @@ def test_a_policy_never_turns_nan_into_a_command(tmp_path: Path):
         sac.policy.net[-1].bias[0] = float("nan")
     save_checkpoint(tmp_path / "damaged", sac)
     with pytest.raises(ValueError, match="policy output contains NaN"):
-        deploy.load_policy(tmp_path / "damaged").act(obs)
+        load_policy(tmp_path / "damaged").act(obs)
 
 
 def test_policies_that_cannot_drive_a_velocity_controller_are_refused(tmp_path: Path):
-    with pytest.raises(deploy.DeploymentError, match="does not exist"):
-        deploy.load_policy(tmp_path / "missing")
+    with pytest.raises(PolicyError, match="does not exist"):
+        load_policy(tmp_path / "missing", velocity_controller=True)
     _tiny_checkpoint(tmp_path / "mismatch", 17, {"observation": "extended"})
-    with pytest.raises(deploy.DeploymentError, match="takes 17 observation values"):
-        deploy.load_policy(tmp_path / "mismatch")
+    with pytest.raises(PolicyError, match="takes 17 observation values"):
+        load_policy(tmp_path / "mismatch", velocity_controller=True)
     _tiny_checkpoint(tmp_path / "ik", 17, {"control_mode": "end_position"})
-    with pytest.raises(deploy.DeploymentError, match="joint_velocity"):
-        deploy.load_policy(tmp_path / "ik")
+    with pytest.raises(PolicyError, match="joint_velocity"):
+        load_policy(tmp_path / "ik", velocity_controller=True)
     (tmp_path / "junk.pt").write_bytes(b"not torchscript")
-    with pytest.raises(deploy.DeploymentError, match="not a TorchScript policy"):
-        deploy.load_policy(tmp_path / "junk.pt")
+    with pytest.raises(PolicyError, match="not a TorchScript policy"):
+        load_policy(tmp_path / "junk.pt", velocity_controller=True)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(deploy.DeploymentError, match="cannot load policy checkpoint"):
-        deploy.load_policy(tmp_path / "empty")
+    with pytest.raises(PolicyError, match="cannot load policy checkpoint"):
+        load_policy(tmp_path / "empty", velocity_controller=True)

@@ -6,24 +6,16 @@ import math
 import warnings
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from scene_helpers import place_tool
 
 import sac_grasp_ros.envs
 from sac_grasp_ros.envs import ENV_ID, GraspEnvConfig
 from sac_grasp_ros.envs.grasp_env import PREGRASP_HEIGHT, GraspEnv
 from sac_grasp_ros.scene import HOME_POSTURE
 from sac_grasp_ros.scene.mujoco_model import NAMES, TABLE_TOP
-
-
-def teleport_tool(env: GraspEnv, position: np.ndarray, yaw: float = 0.0) -> None:
-    """Put the arm at rest with the tool at `position` (pointing down) without simulating the way."""
-    scene = env.scene
-    q = scene.solve_ik(position, yaw, gain=0.5, max_iterations=200, tolerance=1e-4, yaw_weight=1.0)
-    scene.set_arm_state(q)
-    assert np.linalg.norm(env.gripper_position() - position) < 2e-3
 
 
 def sim_state(env: GraspEnv) -> tuple[np.ndarray, ...]:
@@ -141,7 +133,7 @@ def test_orientation_term_wraps_angles(env: GraspEnv) -> None:
     of yaw (the gripper is symmetric)."""
     env.reset(seed=0)
     for yaw in (0.0, math.pi - 1e-3):
-        teleport_tool(env, np.array([0.6, 0.0, 1.0]), yaw=yaw)
+        place_tool(env.scene, np.array([0.6, 0.0, 1.0]), yaw=yaw)
         _, info = env.compute_reward()
         assert info["orientation"] == pytest.approx(0.0, abs=2e-3)
 
@@ -149,7 +141,7 @@ def test_orientation_term_wraps_angles(env: GraspEnv) -> None:
 def test_successful_grasp_term(env: GraspEnv) -> None:
     env.reset(seed=0)
     target, _ = env.target_pose()
-    teleport_tool(env, target + np.array([0.0, 0.0, 0.005]))
+    place_tool(env.scene, target + np.array([0.0, 0.0, 0.005]))
     _, reward, terminated, truncated, info = env.step(np.zeros(7, dtype=np.float32))
     assert info["grasp_attempt"] and info["success"] and terminated and not truncated
     assert info["reward_terms"]["grasp"] == 10.0
@@ -164,7 +156,7 @@ def test_failed_grasp_reopens_and_continues() -> None:
     e.scene.model.geom_friction[geom, 0] = 0.005  # slips out of the fingers
     e.reset(seed=0)
     target, _ = e.target_pose()
-    teleport_tool(e, target + np.array([0.0, 0.0, 0.005]))
+    place_tool(e.scene, target + np.array([0.0, 0.0, 0.005]))
     _, reward, terminated, _, info = e.step(np.zeros(7, dtype=np.float32))
     assert info["grasp_attempt"] and not info["success"] and not terminated
     assert info["reward_terms"]["grasp"] == 0.0
@@ -176,29 +168,25 @@ def test_failed_grasp_reopens_and_continues() -> None:
 def test_no_grasp_attempt_without_the_block_between_the_fingers(env: GraspEnv) -> None:
     env.reset(seed=0)
     target, _ = env.target_pose()
-    teleport_tool(
-        env, target + np.array([0.0, 0.0, PREGRASP_HEIGHT])
-    )  # d = 0 but the block is below the fingers
+    place_tool(env.scene, target + np.array([0.0, 0.0, PREGRASP_HEIGHT]))  # d = 0, block below the fingers
     _, _, terminated, _, info = env.step(np.zeros(7, dtype=np.float32))
     assert not info["grasp_attempt"] and not terminated
 
 
 def test_table_penalty(env: GraspEnv) -> None:
     env.reset(seed=0)
-    teleport_tool(env, np.array([0.55, 0.2, TABLE_TOP + 0.005]))  # fingertips pressed into the table
+    place_tool(env.scene, np.array([0.55, 0.2, TABLE_TOP + 0.005]))  # fingertips pressed into the table
     _, reward, _, _, info = env.step(np.zeros(7, dtype=np.float32))
     assert info["reward_terms"]["table"] == -1.0
     assert_terms_sum(reward, info)
-    teleport_tool(env, np.array([0.55, 0.2, TABLE_TOP + 0.05]))
+    place_tool(env.scene, np.array([0.55, 0.2, TABLE_TOP + 0.05]))
     _, _, _, _, info = env.step(np.zeros(7, dtype=np.float32))
     assert info["reward_terms"]["table"] == 0.0
 
 
 def test_block_falling_off_the_table_ends_the_episode(env: GraspEnv) -> None:
     env.reset(seed=0)
-    d = env.scene.data
-    d.qpos[env.scene._block_q][:3] = [1.3, 0.0, 0.82]  # beyond the table edge (x up to 1.15)
-    mujoco.mj_forward(env.scene.model, d)
+    env.scene.set_target_pose(np.array([1.3, 0.0, 0.82]), 0.0)  # beyond the table edge (x up to 1.15)
     for _ in range(20):
         _, reward, terminated, _, info = env.step(np.zeros(7, dtype=np.float32))
         if terminated:

@@ -22,6 +22,7 @@ from std_msgs.msg import Float64MultiArray  # noqa: E402
 from sac_grasp_ros import deploy  # noqa: E402
 from sac_grasp_ros.graph import protocol  # noqa: E402
 from sac_grasp_ros.nodes.common import STEP_QOS  # noqa: E402
+from sac_grasp_ros.policy import load_policy  # noqa: E402
 from sac_grasp_ros.scene import FINGER_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 from sac_grasp_ros.scene.kinematics import yaw_from_quaternion  # noqa: E402
 
@@ -76,7 +77,8 @@ def start_sim(ros_env: dict[str, str], tmp_path: Path):
 
 
 def expected_commands(policy, states: list[JointState], target: PoseStamped) -> np.ndarray:
-    """Clamped policy output for each recorded joint state (the rate limit does not bind in steady state)."""
+    """Clamped policy command (action times the velocity scale) for each recorded joint state (the rate
+    limit does not bind in steady state)."""
     builder = deploy.ObservationBuilder("extended")
     reader = deploy.JointStateReader(need_fingers=True)
     p, o = target.pose.position, target.pose.orientation
@@ -84,7 +86,8 @@ def expected_commands(policy, states: list[JointState], target: PoseStamped) -> 
     out = []
     for state in states:
         q, qd, fingers = reader.read(list(state.name), state.position, state.velocity)
-        out.append(np.clip(policy.act(builder.build(q, qd, xyz, yaw, fingers)), -CLAMP, CLAMP))
+        action = policy.act(builder.build(q, qd, xyz, yaw, fingers))
+        out.append(np.clip(action * policy.max_joint_velocity, -CLAMP, CLAMP))
     return np.stack(out)
 
 
@@ -134,7 +137,7 @@ def test_policy_node_drives_the_simulated_robot_and_stops_it(start_node, ros_cli
     assert np.abs(np.diff(moving, axis=0)).max() <= ACCELERATION * 2.0 / RATE + 1e-9
     assert abs(states[-1].position[0] - start_q0) > 0.3  # ~0.5 rad/s for >= 1.5 s on joint 0
     assert list(states[-1].name) == [*JOINT_NAMES, *FINGER_JOINT_NAMES]
-    policy = deploy.load_policy(policy_dir)
+    policy = load_policy(policy_dir)
     expected = expected_commands(policy, states, targets[-1])
     steady = moving[start_count:]
     errors = np.array([np.abs(expected - command).max(axis=1).min() for command in steady])

@@ -15,6 +15,7 @@ from sac_grasp_ros.envs.grasp_env import START_POSTURE_MARGIN, GraspEnv
 from sac_grasp_ros.envs.randomization import CommandDelay, DomainRandomization
 from sac_grasp_ros.robustness import ALL_TOGETHER
 from sac_grasp_ros.scene.base import HOME_POSTURE
+from sac_grasp_ros.scene.mujoco_model import NAMES
 from sac_grasp_ros.scene.mujoco_scene import MujocoGraspScene
 
 TASK = {"random_target": True, "target_yaw_range": 45.0, "observation": "symmetric", "reward": "shaped"}
@@ -88,8 +89,8 @@ def test_the_drawn_block_and_servos_are_the_simulated_ones() -> None:
         _, info = env.reset(seed=0)
         scene = env.scene
         model = scene.model
-        assert model.body_mass[scene._block_body] == pytest.approx(0.2)  # 4 x 50 g
-        assert model.geom_size[scene._block_geom][0] == pytest.approx(0.015)
+        assert model.body(NAMES.block_body).mass[0] == pytest.approx(0.2)  # 4 x 50 g
+        assert model.geom(NAMES.block_geom).size[0] == pytest.approx(0.015)
         assert info["target"][2] == pytest.approx(0.8 + 0.015)  # resting on the table
         assert env.perturbation.servos.gain == 1.5
         # A grid placement keeps its x, y and rests the drawn block on the table.

@@ -7,21 +7,11 @@ import math
 import mujoco
 import numpy as np
 import pytest
+from scene_helpers import place_tool
 
 from sac_grasp_ros.scene import HOME_POSTURE, make_scene
 from sac_grasp_ros.scene.mujoco_model import BLOCK_MASS, GRIPPER_OPEN, NAMES, TABLE_TOP
 from sac_grasp_ros.scene.mujoco_scene import MujocoGraspScene
-
-
-def teleport_arm(scene: MujocoGraspScene, q: np.ndarray) -> None:
-    """Put the arm at rest at `q` (servo targets included) without simulating the way there."""
-    scene.set_arm_state(q)
-
-
-def tool_at(scene: MujocoGraspScene, position: np.ndarray, yaw: float = 0.0) -> None:
-    q = scene.solve_ik(position, yaw, gain=0.5, max_iterations=200, tolerance=1e-4, yaw_weight=1.0)
-    teleport_arm(scene, q)
-    assert np.linalg.norm(scene.gripper_position() - position) < 2e-3
 
 
 @pytest.fixture(scope="module")
@@ -81,24 +71,24 @@ def test_velocity_command_is_tracked(fresh: MujocoGraspScene) -> None:
         fresh.step(command)
     np.testing.assert_allclose(fresh.joint_velocities(), command, atol=0.05)
     # The servo target integrates the command exactly; the joints trail it by kv/kp = 0.1 s (damping).
-    np.testing.assert_allclose(fresh.data.act[fresh._arm_act] - start, command * 0.5, atol=1e-9)
+    np.testing.assert_allclose(fresh.servo_targets() - start, command * 0.5, atol=1e-9)
     np.testing.assert_allclose(fresh.joint_positions() - start, command * (0.5 - 0.1), atol=0.01)
 
 
 def test_proximity_check_sees_only_a_block_between_the_fingers(fresh: MujocoGraspScene) -> None:
     assert not fresh.target_in_sensor()  # home: block far below
     block, _ = fresh.target_pose()
-    tool_at(fresh, block + np.array([0.0, 0.0, 0.005]))
+    place_tool(fresh, block + np.array([0.0, 0.0, 0.005]))
     assert fresh.target_in_sensor()
-    tool_at(fresh, block + np.array([0.0, 0.0, 0.08]))  # pre-grasp point: block below the fingertips
+    place_tool(fresh, block + np.array([0.0, 0.0, 0.08]))  # pre-grasp point: block below the fingertips
     assert not fresh.target_in_sensor()
-    tool_at(fresh, block + np.array([0.05, 0.0, 0.005]))  # beside the block
+    place_tool(fresh, block + np.array([0.05, 0.0, 0.005]))  # beside the block
     assert not fresh.target_in_sensor()
 
 
 def test_grasp_attempt_holds_and_lifts_the_block(fresh: MujocoGraspScene) -> None:
     block, _ = fresh.target_pose()
-    tool_at(fresh, block + np.array([0.0, 0.0, 0.005]))
+    place_tool(fresh, block + np.array([0.0, 0.0, 0.005]))
     assert fresh.pads_touch_target() == (False, False)
     assert fresh.attempt_grasp(0.04)
     assert fresh.pads_touch_target() == (True, True)
@@ -115,7 +105,7 @@ def test_grasp_attempt_fails_when_the_block_slips(scene: MujocoGraspScene) -> No
     try:
         scene.reset(*scene.initial_target)
         block, _ = scene.target_pose()
-        tool_at(scene, block + np.array([0.0, 0.0, 0.005]))
+        place_tool(scene, block + np.array([0.0, 0.0, 0.005]))
         assert not scene.attempt_grasp(0.04)
         assert scene.target_pose()[0][2] < block[2] + 0.01
         scene.open_gripper()
@@ -128,7 +118,7 @@ def test_grasp_attempt_fails_when_the_block_slips(scene: MujocoGraspScene) -> No
 def test_left_pad_table_contact_is_sensed(fresh: MujocoGraspScene) -> None:
     fresh.step(np.zeros(7))
     assert not fresh.left_pad_touches_table()
-    tool_at(fresh, np.array([0.55, 0.2, TABLE_TOP + 0.005]))
+    place_tool(fresh, np.array([0.55, 0.2, TABLE_TOP + 0.005]))
     fresh.step(np.zeros(7))
     assert fresh.left_pad_touches_table()
 
@@ -150,7 +140,7 @@ def test_ik_reaches_the_workspace_corners(fresh: MujocoGraspScene) -> None:
     for x in (low[0], high[0]):
         for y in (low[1], high[1]):
             fresh.reset(*fresh.initial_target)
-            tool_at(fresh, np.array([x, y, low[2] + 0.005]))
+            place_tool(fresh, np.array([x, y, low[2] + 0.005]))
 
 
 def test_unknown_backend_is_rejected() -> None:

@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
+from scene_helpers import place_tool
 
 from sac_grasp_ros import deploy
 from sac_grasp_ros.envs import GraspEnvConfig
@@ -24,6 +25,7 @@ from sac_grasp_ros.scene.kinematics import (
     tool_heading,
     yaw_from_quaternion,
 )
+from sac_grasp_ros.scene.mujoco_model import NAMES
 
 YAW_RANGE = 45.0
 
@@ -122,13 +124,6 @@ def test_scripted_grasper_turns_onto_a_face_pair_and_lifts_a_rotated_block(x, y,
     env.close()
 
 
-def _teleport_tool(env: GraspEnv, position: np.ndarray, euler_yaw: float) -> None:
-    """Arm at rest with the tool at `position`, pointing down, Euler yaw `euler_yaw` (no simulation)."""
-    scene = env.scene
-    q = scene.solve_ik(position, euler_yaw, gain=0.5, max_iterations=300, tolerance=1e-5, yaw_weight=1.0)
-    scene.set_arm_state(q)
-
-
 @pytest.mark.parametrize("yaw_deg", [30.0, -35.0])
 def test_grasp_check_on_a_rotated_block_is_physical(yaw_deg: float) -> None:
     """Fingers squarely on two faces of a rotated block: held and lifted; the same close far above the
@@ -138,7 +133,8 @@ def test_grasp_check_on_a_rotated_block_is_physical(yaw_deg: float) -> None:
     yaw = math.radians(yaw_deg)
     for height, held in ((0.005, True), (0.06, False)):
         env.reset(seed=0, options={"target": block, "target_yaw": yaw})
-        _teleport_tool(env, block + np.array([0.0, 0.0, height]), -yaw)  # heading = -Euler yaw pointing down
+        tool = block + np.array([0.0, 0.0, height])  # heading = -Euler yaw pointing down
+        place_tool(env.scene, tool, -yaw, max_iterations=300, tolerance=1e-5, within=None)
         assert abs(face_yaw_error(tool_heading(env.scene.gripper_euler()), yaw)) < 0.01
         assert env.scene.target_in_sensor() == held
         assert env.scene.attempt_grasp(0.04) == held
@@ -170,7 +166,7 @@ def test_symmetric_observation_is_the_same_for_a_quarter_turn() -> None:
     xyz, block_yaw = env.target_pose()
     assert obs[layout.TARGET_YAW4_SIN] == pytest.approx(math.sin(4 * block_yaw), abs=1e-6)
     assert obs[layout.TARGET_YAW4_COS] == pytest.approx(math.cos(4 * block_yaw), abs=1e-6)
-    r = env.scene.data.site_xmat[env.scene._grip_site].reshape(3, 3)
+    r = env.scene.data.site(NAMES.grip_site).xmat.reshape(3, 3)
     heading = math.atan2(r[1, 0], r[0, 0])
     assert obs[layout.FACE_YAW_ERROR] == pytest.approx(face_yaw_error(heading, block_yaw), abs=1e-5)
     np.testing.assert_allclose(obs[:27], _extended_prefix(env, xyz), atol=1e-6)
@@ -248,7 +244,7 @@ def test_a_block_teleported_to_a_yaw_reads_back_that_yaw() -> None:
     env.reset(seed=5)
     _, yaw = env.target_pose()
     scene = env.scene
-    quat = scene.data.qpos[scene._block_q][3:7]
+    quat = scene.data.joint(NAMES.block_joint).qpos[3:7]
     expected = 2 * math.atan2(quat[3], quat[0])
     assert yaw == pytest.approx(expected, abs=1e-12)
     mujoco.mj_step(scene.model, scene.data, 50)  # resting on the table it stays where it was put

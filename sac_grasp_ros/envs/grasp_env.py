@@ -67,7 +67,11 @@ class GraspEnv(gym.Env):
     error weighted x5, tool kept pointing down). A move whose goal leaves the workspace box grown by
     0.15 m (0.30 m on +y, 0.30 m below and 0.45 m above) is refused and the arm holds still
     (`info["refused"]`). Actions outside [-1, 1] are clipped (joint velocities by the actuators' control
-    range); NaN/inf or a wrong shape raise ValueError before anything moves.
+    range); NaN/inf or a wrong shape raise ValueError before anything moves. The scale is applied
+    once, where the command reaches the scene: `step(action)` is `step_command(action *
+    max_joint_velocity)`, and `step_command` takes joint velocities in rad/s as they come from a
+    velocity controller's topic (the simulator node passes them on as received); `applied_action()`
+    is the last command in the action space's units, clipped to [-1, 1].
 
     ## Observation Space
     `Box(-inf, inf, (17,), (29,) or (30,), float32)`, laid out in `sac_grasp_ros.envs.observation`:
@@ -297,7 +301,20 @@ class GraspEnv(gym.Env):
         return xyz, float(yaw)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        command = self._validate_action(action)
+        return self._step(self._validate_action(action, self._action_scale))
+
+    def step_command(self, command: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """`step` driven by a command in the scene's units: 7 joint velocities in rad/s, clamped to
+        +/- `max_joint_velocity` by the scene (what a ros2_control velocity controller takes), or in
+        end_position mode the 4 move values `step` takes. The same checks as `step`."""
+        return self._step(self._validate_action(command, 1.0))
+
+    def applied_action(self) -> np.ndarray:
+        """The last step's command as an action (float32, within [-1, 1]): the joint velocities over
+        `max_joint_velocity`, clipped as the scene clamps them, or the move itself."""
+        return np.clip(self._action / self._action_scale, -1.0, 1.0).astype(np.float32)
+
+    def _step(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         refused = False
@@ -414,10 +431,10 @@ class GraspEnv(gym.Env):
         return self.scene.gripper_position()
 
     # ----------------------------------------------------------------- internals
-    def _validate_action(self, action: Any) -> np.ndarray:
-        """The scaled command in a reused buffer (the hot path allocates nothing): joint velocities in
-        rad/s (the backend clamps them to the limit) or, in end_position mode, the move clipped to [-1, 1].
-        Raises ValueError before anything in the scene changes."""
+    def _validate_action(self, action: Any, scale: float) -> np.ndarray:
+        """`action` times `scale` in a reused buffer (the hot path allocates nothing): joint velocities
+        in rad/s (the backend clamps them to the limit) or, in end_position mode, the move clipped to
+        [-1, 1]. Raises ValueError before anything in the scene changes."""
         if type(action) is not np.ndarray:
             try:
                 action = np.asarray(action, dtype=np.float64)
@@ -431,8 +448,8 @@ class GraspEnv(gym.Env):
             raise ValueError(f"action must be numeric with shape {self._act_shape}, got dtype {action.dtype}")
         command = self._action
         command[:] = action  # plain assignment: the cheapest cast into the float64 buffer
-        if self._action_scale != 1.0:
-            command *= self._action_scale
+        if scale != 1.0:
+            command *= scale
         # A sum of Python floats is cheaper than isfinite().all(); only a non-finite sum needs the full check.
         if not math.isfinite(sum(command.tolist())) and not np.isfinite(command).all():
             raise ValueError(f"action contains NaN or inf: {np.asarray(action).tolist()}")

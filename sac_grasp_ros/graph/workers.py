@@ -83,7 +83,7 @@ class WorkerPoolSettings:
     worker_prefix: str = "worker_"
     """namespace prefix used with num_workers"""
     command_scale: float = 1.0
-    """rad/s per policy unit (the workers' max_joint_velocity)"""
+    """rad/s per policy unit (the workers' max_joint_velocity): commands go out in rad/s"""
     eval_timeout: float = 300.0
     """s an evaluation may take before it is answered with a failure (settable at run time)"""
     batch_wait: float = 0.005
@@ -104,6 +104,12 @@ class WorkerPoolSettings:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.max_update_debt < 0:
             raise ValueError(f"max_update_debt must be >= 0, got {self.max_update_debt!r}")
+
+    def command(self, action: np.ndarray) -> np.ndarray:
+        """The command sent to a worker for a policy action in [-1, 1]: joint velocities in rad/s
+        (`command_scale` per unit), the velocity controller topic's units; the worker steps its env
+        with it as it is (`GraspEnv.step_command`)."""
+        return np.asarray(action, dtype=np.float64) * self.command_scale
 
     def worker_names(self) -> list[str]:
         names = [w.strip("/") for w in self.workers if w.strip("/")]

@@ -197,9 +197,7 @@ class AgentNode(Node):
         if not ready or self.session.sac is None:
             return
         for name, action in self.pool.act(ready, now).items():
-            command = Float64MultiArray(
-                data=array.array("d", (action * self.pool.settings.command_scale).tolist())
-            )
+            command = Float64MultiArray(data=array.array("d", self.pool.settings.command(action).tolist()))
             self.links.publish_command(name, command)
 
     def _handle_stalls(self, now: float) -> None:

@@ -11,7 +11,8 @@ Interfaces:
   received) and once more on shutdown (SIGINT/SIGTERM), since a velocity controller holds its
   last command.
 
-The observation, the policy and the command filter are the ROS-free `sac_grasp_ros.deploy`.
+The observation and the command filter are the ROS-free `sac_grasp_ros.deploy`, the policy
+`sac_grasp_ros.policy.load_policy`; its action becomes a command here, times `max_joint_velocity`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sac_grasp_ros import deploy
 from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC
 from sac_grasp_ros.nodes.common import COMMAND_QOS, STATUS_QOS, StartupError, make_executor, run_node
 from sac_grasp_ros.nodes.params import accept_runtime_changes, declare_dataclass
+from sac_grasp_ros.policy import load_policy
 from sac_grasp_ros.scene.kinematics import yaw_from_quaternion
 
 
@@ -90,8 +92,10 @@ class PolicyNode(Node):
         try:
             self.settings = PolicyNodeSettings(**declare_dataclass(self, PolicyNodeSettings))
             self.settings.validate()
-            self.policy = deploy.load_policy(self.settings.policy, self.settings.torch_threads)
-        except (ValueError, TypeError) as error:  # DeploymentError is a ValueError
+            self.policy = load_policy(
+                self.settings.policy, self.settings.torch_threads, velocity_controller=True
+            )
+        except (ValueError, TypeError) as error:  # PolicyError is a ValueError
             raise StartupError(f"{self.get_fully_qualified_name()}: invalid parameters: {error}") from error
         accept_runtime_changes(self, RUNTIME_SETTABLE)
         settings = self.settings
@@ -152,7 +156,8 @@ class PolicyNode(Node):
 
     # -- output ----------------------------------------------------------------------------------
     def _wanted(self, now: float) -> np.ndarray | None:
-        """The policy's velocities for the newest inputs, or None (stop) when they are stale."""
+        """The policy's joint velocities (rad/s: its action times the velocity scale it was trained
+        with) for the newest inputs, or None (stop) when they are stale."""
         timeout = self.settings.stale_timeout
         stale = self.joints is None or self.target is None
         stale = stale or now - self.joints_time > timeout or now - self.target_time > timeout
@@ -168,7 +173,7 @@ class PolicyNode(Node):
         target_xyz, target_yaw = self.target
         try:
             obs = self.builder.build(q, qd, target_xyz, target_yaw, fingers)
-            return self.policy.act(obs)
+            return self.policy.act(obs) * self.policy.max_joint_velocity
         except Exception as error:  # never crash on input the policy cannot take: stop instead
             self._log_once(
                 f"policy:{type(error).__name__}", f"policy failed ({error}): commanding zero velocity"

@@ -125,14 +125,12 @@ class SimNode(Node):
 
         self.act_dim = int(self.env.action_space.shape[0])
         self.obs_dim = int(self.env.observation_space.shape[0])
-        joint_velocity = self.env_config.control_mode == "joint_velocity"
-        self.command_scale = float(self.env_config.max_joint_velocity) if joint_velocity else 1.0
         # Bookkeeping ids only (not simulation randomness): a fresh session per process start lets
         # the agent tell a restarted worker's messages from the old ones.
         self.session = int.from_bytes(os.urandom(4), "little") >> 1
         self.episode, self.step_index = -1, 0
         self.episode_return, self.last_success = 0.0, False
-        self.held_action = np.zeros(self.act_dim, dtype=np.float32)
+        self.held_command = np.zeros(self.act_dim)
         self.last_command_time: float | None = None  # the watchdog arms with the first command
         self.watchdog_tripped = False
         self.rejected_commands = 0
@@ -187,7 +185,7 @@ class SimNode(Node):
         if not np.all(np.isfinite(command)):
             self._reject(f"command contains NaN or inf: {command.tolist()}")
             return
-        self.held_action = np.clip(command / self.command_scale, -1.0, 1.0).astype(np.float32)
+        self.held_command = command
         self.last_command_time = time.monotonic()
         self.watchdog_tripped = False
         if self.settings.step_mode == "lockstep":
@@ -202,7 +200,7 @@ class SimNode(Node):
         if timeout <= 0 or self.watchdog_tripped or self.last_command_time is None:
             return
         if time.monotonic() - self.last_command_time > timeout:
-            self.held_action = np.zeros(self.act_dim, dtype=np.float32)
+            self.held_command = np.zeros(self.act_dim)
             self.watchdog_tripped = True
             self.get_logger().warning(f"no command for {timeout:.3f} s: joint velocities zeroed")
 
@@ -228,7 +226,7 @@ class SimNode(Node):
                 f"fault injection: physics state corrupted ({fault}) before step {self.step_index + 1}"
             )
         try:
-            obs, reward, terminated, truncated, info = self.env.step(self.held_action)
+            obs, reward, terminated, truncated, info = self.env.step_command(self.held_command)
         except ValueError as error:  # the env refuses bad actions with the scene unchanged
             self._reject(str(error))
             return
@@ -248,7 +246,7 @@ class SimNode(Node):
             self.gifs.save(self.episode)  # end: a test's evaluation may be followed at once by a SIGTERM
         self._publish_step(protocol.StepMessage(
             self.session, self.episode, self.step_index, float(reward), bool(terminated), bool(truncated),
-            success, self.held_action, obs, aborted,
+            success, self.env.applied_action(), obs, aborted,
         ))  # fmt: skip
         if terminated or truncated:
             self.topics.publish_markers(self.settings.frame_id, self._status())

@@ -135,6 +135,10 @@ class GraspScene(ABC):
         """Put the arm at these joint positions (and velocities, else at rest), servos holding them."""
         raise ValueError(f"the {type(self).__name__} backend cannot set the arm's state")
 
+    def set_target_pose(self, xyz: np.ndarray, yaw: float) -> None:
+        """Put the block at this pose (centre, yaw) and at rest, without simulating the way there."""
+        raise ValueError(f"the {type(self).__name__} backend cannot move the block")
+
     def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) position limits of the arm joints (rad)."""
         raise ValueError(f"the {type(self).__name__} backend does not report joint limits")

@@ -202,6 +202,24 @@ class MujocoGraspScene(GraspScene):
         d.act[self._arm_act] = positions
         mujoco.mj_forward(m, d)
 
+    def set_target_pose(self, xyz: np.ndarray, yaw: float) -> None:
+        """Put the block at this pose, at rest, without simulating the way there."""
+        m, d = self._require()
+        self._place_block(d, np.asarray(xyz, dtype=float), float(yaw))
+        mujoco.mj_forward(m, d)
+
+    def arm_controls(self) -> np.ndarray:
+        """The joint velocities (rad/s) last written to the arm's servos, shape (7,); MuJoCo clamps
+        them to the velocity limit (`set_velocity_limit`) as it steps."""
+        self._require()
+        return self._ctrl_arm.copy()
+
+    def servo_targets(self) -> np.ndarray:
+        """The arm servos' position targets (rad), shape (7,): each integrates its joint's commanded
+        velocity (the integrated-velocity actuators' activation) and the joint follows it."""
+        _, d = self._require()
+        return d.act[self._arm_act].copy()
+
     def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
         m, _ = self._require()
         limits = m.jnt_range[[m.joint(j).id for j in mm.NAMES.arm_joints]]
