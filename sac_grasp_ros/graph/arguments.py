@@ -20,7 +20,8 @@ from typing import Any
 from sac_grasp_ros import paths
 from sac_grasp_ros.envs.config import policy_env_settings
 from sac_grasp_ros.graph.prepare import Preparation, prepare_training
-from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
+from sac_grasp_ros.graph.protocol import StepMode
+from sac_grasp_ros.graph.spec import ROLES, NodeSpec, Role, build_node_specs, load_config
 
 RECORDING_FILE = "evaluation.mcap"
 """`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
@@ -60,7 +61,7 @@ def default_output_dir(role: str) -> Path:
 class LaunchArguments:
     """What a user can say when starting a graph; None (False) means "as the config says"."""
 
-    role: str
+    role: Role
     """train, test, worker or deploy"""
     config: str
     """graph config YAML"""
@@ -86,7 +87,7 @@ class LaunchArguments:
     out: str | None = None
     """output directory of the run: train and test write checkpoints, result.json, reports, env.yaml and
     demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
-    step_mode: str | None = None
+    step_mode: StepMode | None = None
     """simulator step_mode override (lockstep or realtime)"""
     video: str | None = None
     """test: directory for a GIF of each evaluation episode (the simulators' video_dir)"""
