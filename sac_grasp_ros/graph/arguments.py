@@ -1,6 +1,6 @@
 """Launch arguments -> the nodes to start: the one translation behind both launch paths.
 
-`sac-grasp train|test|worker|deploy` (`sac_grasp_ros.launcher`, options parsed by argparse) and
+`sac-grasp train|test|worker|deploy` (`sac_grasp_ros.launcher`, typed options parsed by tyro) and
 `ros2 launch sac_grasp_ros <role>.launch.py` (`graph.launch_support`, launch configurations that are
 all strings) both fill a `LaunchArguments` and call `node_specs`, so the same arguments give the same
 nodes with the same parameters. A training run is prepared first, as a step of its own
@@ -9,7 +9,6 @@ nodes with the same parameters. A training run is prepared first, as a step of i
 
 from __future__ import annotations
 
-import argparse
 import time
 import typing
 from collections.abc import Mapping
@@ -132,8 +131,8 @@ class LaunchArguments:
         return cls(role=role, **parsed)
 
     @classmethod
-    def from_namespace(cls, options: argparse.Namespace) -> LaunchArguments:
-        """From the launcher's argparse options (attributes named like the fields; missing: None)."""
+    def from_options(cls, options: object) -> LaunchArguments:
+        """From the launcher's options of a role (attributes named like the fields; missing: None)."""
         values = {f.name: getattr(options, f.name, None) for f in fields(cls)}
         return cls(**{name: value for name, value in values.items() if value is not None})
 
