@@ -70,7 +70,9 @@ class GraphOptions:
 
 
 @dataclass
-class ViewOptions(GraphOptions):
+class LiveViewOptions(GraphOptions):
+    """The options of a role that can serve the live view (train, test, deploy)."""
+
     view: bool = False
     """serve the live view in a browser (view_node)"""
     view_port: IfGiven[int | None] = None
@@ -78,7 +80,7 @@ class ViewOptions(GraphOptions):
 
 
 @dataclass
-class TrainOptions(ViewOptions):
+class TrainOptions(LiveViewOptions):
     """Train through the ROS 2 graph: simulator workers and the agent, from a config in config/."""
 
     role: ClassVar[Role] = "train"
@@ -97,7 +99,7 @@ class TrainOptions(ViewOptions):
 
 
 @dataclass
-class TestOptions(ViewOptions):
+class TestOptions(LiveViewOptions):
     """Evaluate a trained policy on one simulator worker through the ROS 2 graph; print the JSON."""
 
     role: ClassVar[Role] = "test"
@@ -123,7 +125,7 @@ class WorkerOptions(GraphOptions):
 
 
 @dataclass
-class DeployOptions(ViewOptions):
+class DeployOptions(LiveViewOptions):
     """Drive a ros2_control velocity controller with a trained policy (a simulator plays the robot)."""
 
     role: ClassVar[Role] = "deploy"
