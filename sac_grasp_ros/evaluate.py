@@ -17,18 +17,19 @@ the overall summary as one JSON line. `grid_evaluation()` is the same for script
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
+from sac_grasp_ros.command_line import IfGiven, parse
 from sac_grasp_ros.envs.config import POLICY_TASK_FIELDS, GraspEnvConfig, read_env_config
 from sac_grasp_ros.policy import Policy, load_policy
 
@@ -263,32 +264,30 @@ def plot_heatmap(summary: dict[str, Any], path: str | Path) -> None:
     plt.close(figure)
 
 
+@dataclass
+class EvaluateOptions:
+    """A policy's success and steps-to-grasp over a grid of block placements and yaws (JSON + heatmap)."""
+
+    policy: str
+    """checkpoint directory, exported policy.pt, or 'scripted' (the Jacobian grasper)"""
+    out: Path = Path("runs/evaluate")
+    """directory for JSON and PNG"""
+    grid: Annotated[tuple[int, int], tyro.conf.arg(metavar="NX NY")] = (5, 5)
+    """placements along x and y over the random_target box"""
+    yaw_bins: int = 3
+    """yaw bins over [-range, range]"""
+    random: int = 25
+    """random placements (seeded), as in training"""
+    seed: int = 0
+    """seed of the episodes (their resets and the random placements)"""
+    yaw_range: IfGiven[float | None] = None
+    """block yaw range in degrees (default: the policy's env.yaml; 0 = yaw 0; 45 = every yaw)"""
+    env_config: IfGiven[Path | None] = None
+    """env settings (GraspEnvConfig YAML or graph config); a trained policy keeps its task fields"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sac-grasp evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--policy",
-        required=True,
-        help=f"checkpoint directory, exported policy.pt, or '{SCRIPTED}' (the Jacobian grasper)",
-    )
-    parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="directory for JSON and PNG")
-    parser.add_argument("--grid", type=int, nargs=2, default=(5, 5), metavar=("NX", "NY"))
-    parser.add_argument("--yaw-bins", type=int, default=3, help="yaw bins over [-range, range]")
-    parser.add_argument("--random", type=int, default=25, help="random placements (seeded), as in training")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--yaw-range",
-        type=float,
-        default=None,
-        help="block yaw range in degrees (default: the policy's env.yaml; 0 = yaw 0; 45 = every yaw)",
-    )
-    parser.add_argument(
-        "--env-config",
-        type=Path,
-        default=None,
-        help="env settings to evaluate on (a GraspEnvConfig YAML or a graph config, e.g. "
-        "config/train.yaml); a trained policy keeps the task fields it was trained with",
-    )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse(EvaluateOptions, sys.argv[1:] if argv is None else argv, "sac-grasp evaluate")
     try:
         overrides = None
         if args.env_config is not None:

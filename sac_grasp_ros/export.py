@@ -15,7 +15,6 @@ command succeeds.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -23,6 +22,7 @@ import math
 import sys
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
-from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig, read_env_config
+from sac_grasp_ros.command_line import IfGiven, parse
+from sac_grasp_ros.envs.config import GraspEnvConfig, read_env_config
 from sac_grasp_ros.policy import MANIFEST_FILE, TORCHSCRIPT_FILE
 from sac_grasp_ros.sac import CheckpointError, load_checkpoint
 from sac_grasp_ros.sac.networks import TanhGaussianPolicy
@@ -163,16 +164,20 @@ def verify_exports(
     return errors
 
 
+@dataclass
+class ExportOptions:
+    """Export the deterministic policy as ONNX and TorchScript, ready for a robot-side runtime."""
+
+    policy: Path
+    """checkpoint directory of a trained policy"""
+    out: IfGiven[Path | None] = None
+    """output directory (default: <policy>/export)"""
+    env_config: IfGiven[Path | None] = None
+    """YAML with the env settings (default: env.yaml beside the policy, else defaults)"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sac-grasp export", description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", required=True, type=Path, help="checkpoint directory of a trained policy")
-    parser.add_argument("--out", type=Path, help="output directory (default: <policy>/export)")
-    parser.add_argument(
-        "--env-config",
-        type=Path,
-        help=f"YAML with the env settings (default: {ENV_CONFIG_FILE} beside the policy, else defaults)",
-    )
-    args = parser.parse_args(argv)
+    args = parse(ExportOptions, sys.argv[1:] if argv is None else argv, "sac-grasp export")
     out_dir = args.out if args.out is not None else args.policy / "export"
     try:
         manifest = export_policy(args.policy, out_dir, args.env_config)

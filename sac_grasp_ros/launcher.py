@@ -20,7 +20,6 @@ controller (played by one realtime simulator at the root namespace), until inter
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -29,99 +28,143 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any, ClassVar
 
+import tyro
 import yaml
 
 from sac_grasp_ros import paths
+from sac_grasp_ros.command_line import IfGiven, usage_error
+from sac_grasp_ros.command_line import parse as parse_options
 from sac_grasp_ros.graph.arguments import VIEW_PORT, LaunchArguments, node_specs, prepare_run
 from sac_grasp_ros.graph.lifetime import die_with_parent, graph_end_reason
-from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, ROLES, NodeSpec, params_file_content
-from sac_grasp_ros.paths import SHIPPED_POLICY
+from sac_grasp_ros.graph.protocol import StepMode
+from sac_grasp_ros.graph.spec import DEPLOY_COMMAND_TOPIC, ROLES, NodeSpec, Role, params_file_content
 from sac_grasp_ros.run_summary import bin_dir, training_summary
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The options of one role (argv[0]); names match `LaunchArguments` fields where they overlap."""
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+@dataclass
+class GraphOptions:
+    """Start a graph (the options every role has; names as the `LaunchArguments` fields)."""
+
+    role: ClassVar[Role]
+    config: IfGiven[str | None] = None
+    """graph config YAML (default: config/train.yaml)"""
+    num_workers: IfGiven[int | None] = None
+    """simulator workers (overrides graph.num_workers)"""
+    seed: IfGiven[int | None] = None
+    """base seed (overrides graph.seed)"""
+    out: IfGiven[str | None] = None
+    """output directory: logs, parameter files, checkpoints, result.json (default: runs/<role>-<time>)"""
+    domain_id: IfGiven[int | None] = None
+    """ROS_DOMAIN_ID for all nodes (0..232; default: the environment's)"""
+    localhost: bool = False
+    """ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST"""
+    timeout: float = 0.0
+    """give up after this many seconds (0: never)"""
+    step_mode: IfGiven[StepMode | None] = None
+    """simulator step_mode override (default: the config's)"""
+
+
+@dataclass
+class LiveViewOptions(GraphOptions):
+    """The options of a role that can serve the live view (train, test, deploy)."""
+
+    view: bool = False
+    """serve the live view in a browser (view_node)"""
+    view_port: IfGiven[int | None] = None
+    """HTTP port of the live view (default: 8080)"""
+
+
+@dataclass
+class TrainOptions(LiveViewOptions):
+    """Train through the ROS 2 graph: simulator workers and the agent, from a config in config/."""
+
+    role: ClassVar[Role] = "train"
+    quick: bool = False
+    """short run on config/train_quick.yaml, on this host only (README)"""
+    total_steps: IfGiven[int | None] = None
+    """env steps to train (overrides the agent's total_steps)"""
+    remote_workers: IfGiven[int | None] = None
+    """also drive N workers of other hosts (`sac-grasp worker --first-index <num_workers>` there)"""
+    eval_episodes: IfGiven[int | None] = None
+    """episodes of the final evaluation (overrides the agent's eval_episodes)"""
+    progress: Annotated[bool, tyro.conf.arg(help_behavior_hint="(default: when stderr is a terminal)")] = (
+        field(default_factory=_stderr_is_terminal)
+    )
+    """progress bar from the agent's topics"""
+
+
+@dataclass
+class TestOptions(LiveViewOptions):
+    """Evaluate a trained policy on one simulator worker through the ROS 2 graph; print the JSON."""
+
+    role: ClassVar[Role] = "test"
+    config: IfGiven[str | None] = None
+    """graph config YAML (default: config/test.yaml)"""
+    policy: IfGiven[str | None] = None
+    """policy checkpoint directory (default: models/sawyer_grasp_sac)"""
+    eval_episodes: IfGiven[int | None] = None
+    """episodes to evaluate (overrides the agent's eval_episodes)"""
+    video: Annotated[IfGiven[str | None], tyro.conf.arg(metavar="DIR")] = None
+    """write a GIF of each evaluation episode to DIR"""
+    record: Annotated[IfGiven[str | None], tyro.conf.arg(metavar="DIR")] = None
+    """record the workers' topics to DIR/evaluation.mcap"""
+
+
+@dataclass
+class WorkerOptions(GraphOptions):
+    """Run simulator workers only, for an agent on another host of the same ROS domain."""
+
+    role: ClassVar[Role] = "worker"
+    first_index: IfGiven[int | None] = None
+    """index of the first worker (other hosts: other ranges; overrides graph.first_index)"""
+
+
+@dataclass
+class DeployOptions(LiveViewOptions):
+    """Drive a ros2_control velocity controller with a trained policy (a simulator plays the robot)."""
+
+    role: ClassVar[Role] = "deploy"
+    config: IfGiven[str | None] = None
+    """graph config YAML (default: config/deploy.yaml)"""
+    policy: IfGiven[str | None] = None
+    """checkpoint directory or exported policy.pt (default: models/sawyer_grasp_sac)"""
+    command_topic: IfGiven[str | None] = None
+    """velocity controller command topic (default: the config's)"""
+    episodes: int = 0
+    """stop after N whole episodes of the simulated robot, print their success as JSON (0: run on)"""
+
+
+ROLE_OPTIONS: dict[str, type[GraphOptions]] = {
+    options.role: options for options in (TrainOptions, TestOptions, WorkerOptions, DeployOptions)
+}
+"""The options of each role (`sac-grasp <role> --help`)"""
+DEFAULT_CONFIG = {"train": "train", "test": "test", "worker": "train", "deploy": "deploy"}
+"""The config/ file each role starts from without --config"""
+
+
+def parse_args(argv: list[str]) -> GraphOptions:
+    """The options of one role (argv[0]), with the defaults that depend on others (--quick) filled in."""
     if not argv or argv[0] not in ROLES:
-        raise SystemExit(f"usage: sac-grasp {{{','.join(ROLES)}}} [options] (got {argv[:1]})")
+        usage_error("sac-grasp", f"expected a role, one of {{{','.join(ROLES)}}}, got {argv[:1]}")
     role = argv[0]
-    parser = argparse.ArgumentParser(prog=f"sac-grasp {role}", description=__doc__.split("\n\n")[0])
-    default_config = {"train": "train", "test": "test", "worker": "train", "deploy": "deploy"}[role]
-    parser.add_argument("--config", help=f"graph config YAML (default: config/{default_config}.yaml)")
-    parser.add_argument("--num-workers", type=int, help="simulator workers (overrides graph.num_workers)")
-    parser.add_argument("--seed", type=int, help="base seed (overrides graph.seed)")
-    parser.add_argument(
-        "--out",
-        help="output directory: logs, parameter files, checkpoints, result.json (default runs/<role>-<time>)",
-    )
-    parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for all nodes (0..232)")
-    parser.add_argument("--localhost", action="store_true", help="ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST")
-    parser.add_argument(
-        "--timeout", type=float, default=0.0, help="give up after this many seconds (0: never)"
-    )
-    parser.add_argument("--step-mode", choices=("lockstep", "realtime"), help="simulator step_mode override")
-    if role != "worker":
-        parser.add_argument(
-            "--view", action="store_true", help="serve the live view in a browser (view_node)"
-        )
-        parser.add_argument("--view-port", type=int, help="HTTP port of the live view (default 8080)")
-    if role == "train":
-        parser.add_argument(
-            "--quick", action="store_true", help="short run on config/train_quick.yaml (README)"
-        )
-        parser.add_argument("--total-steps", type=int, help="env steps to train (agent total_steps)")
-        parser.add_argument(
-            "--remote-workers",
-            type=int,
-            help="also drive N workers started on other hosts with `sac-grasp worker --first-index "
-            "<num_workers>` (overrides graph.remote_workers)",
-        )
-        parser.add_argument("--eval-episodes", type=int, help="episodes of the final evaluation")
-        parser.add_argument(
-            "--progress",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="progress bar from the agent's topics (default: when stderr is a terminal)",
-        )
-    elif role == "test":
-        parser.add_argument(
-            "--policy", help=f"policy checkpoint directory (default: models/{SHIPPED_POLICY})"
-        )
-        parser.add_argument("--eval-episodes", type=int, help="episodes to evaluate")
-        parser.add_argument("--video", metavar="DIR", help="write a GIF of each evaluation episode to DIR")
-        parser.add_argument("--record", metavar="DIR", help="record worker topics to DIR/evaluation.mcap")
-    elif role == "deploy":
-        parser.add_argument(
-            "--policy",
-            help=f"checkpoint directory or exported policy.pt (default: models/{SHIPPED_POLICY})",
-        )
-        parser.add_argument(
-            "--command-topic", help="velocity controller command topic (default: from the config)"
-        )
-        parser.add_argument(
-            "--episodes",
-            type=int,
-            default=0,
-            help="stop after this many whole episodes of the simulated robot under the policy and print "
-            "their success as JSON (0: run until interrupted)",
-        )
-    else:
-        parser.add_argument(
-            "--first-index", type=int, help="index of the first worker (other hosts: other ranges)"
-        )
-    args = parser.parse_args(argv[1:])
-    args.role = role
-    if role == "train" and args.quick:
+    prog = f"sac-grasp {role}"
+    args = parse_options(ROLE_OPTIONS[role], argv[1:], prog)
+    if isinstance(args, TrainOptions) and args.quick:
         args.config = args.config or str(paths.config_file("train_quick"))
         args.localhost = True
         if args.domain_id is None:
             args.domain_id = 100 + os.getpid() % 100  # away from the default domain 0 of a ROS install
-    args.config = args.config or str(paths.config_file(default_config))
+    args.config = args.config or str(paths.config_file(DEFAULT_CONFIG[role]))
     if args.domain_id is not None and not 0 <= args.domain_id <= 232:
-        parser.error(f"--domain-id must be in 0..232, got {args.domain_id}")
-    if getattr(args, "episodes", 0) < 0:
-        parser.error(f"--episodes must be >= 0, got {args.episodes}")
+        usage_error(prog, f"--domain-id must be in 0..232, got {args.domain_id}")
+    if isinstance(args, DeployOptions) and args.episodes < 0:
+        usage_error(prog, f"--episodes must be >= 0, got {args.episodes}")
     return args
 
 
@@ -262,10 +305,9 @@ def adopt_ros_environment(env: dict[str, str]) -> None:
             os.environ[name] = env[name]
 
 
-def start_progress_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: dict[str, str]) -> Any:
+def start_progress_monitor(args: TrainOptions, specs: list[NodeSpec], env: dict[str, str]) -> Any:
     """The training progress bar (`--progress`; default: when stderr is a terminal), or None."""
-    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
-    if not wanted:
+    if not args.progress:
         return None
     total = next((int(s.parameters.get("total_steps", 0)) for s in specs if s.executable == "agent_node"), 0)
     adopt_ros_environment(env)
@@ -274,10 +316,10 @@ def start_progress_monitor(args: argparse.Namespace, specs: list[NodeSpec], env:
     return ProgressMonitor(total)
 
 
-def start_episode_monitor(args: argparse.Namespace, specs: list[NodeSpec], env: dict[str, str]) -> Any:
+def start_episode_monitor(args: GraphOptions, specs: list[NodeSpec], env: dict[str, str]) -> Any:
     """deploy --episodes N: the simulated robot's episodes under the policy, counted from its step
     topic (or None without --episodes)."""
-    if args.role != "deploy" or not args.episodes:
+    if not isinstance(args, DeployOptions) or not args.episodes:
         return None
     sim = next(s for s in specs if s.executable == "sim_node")
     policy = next(s for s in specs if s.executable == "policy_node")
@@ -292,7 +334,7 @@ def main(argv: list[str]) -> int:
     launched = time.monotonic()  # before the demonstrations are recorded: "launch to result"
     try:
         args = parse_args(argv)
-        run = LaunchArguments.from_namespace(args)  # the options node_specs reads; out defaulted there
+        run = LaunchArguments.from_options(args)  # the options node_specs reads; out defaulted there
         out = Path(run.out)
         out.mkdir(parents=True, exist_ok=True)
         preparation = prepare_run(run)  # train: env.yaml and recorded demos, before any node starts

@@ -17,19 +17,20 @@ built-in matrix: the way to add a condition.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 import yaml
 
 from sac_grasp_ros.atomic import atomic_path, atomic_write
+from sac_grasp_ros.command_line import IfGiven, parse
 from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.envs.randomization import DomainRandomization
 
@@ -273,28 +274,30 @@ def _progress_line(row: dict[str, Any]) -> str:
     return json.dumps(parts)
 
 
+@dataclass
+class RobustnessOptions:
+    """A policy's success under what differs between the simulator and a real arm (JSON + plot)."""
+
+    policy: str
+    """checkpoint directory, exported policy.pt, or 'scripted'"""
+    out: Path = Path("runs/robustness")
+    """directory for JSON and PNG"""
+    grid: Annotated[tuple[int, int], tyro.conf.arg(metavar="NX NY")] = (5, 5)
+    """placements along x and y, spanning the workspace box (edges included)"""
+    yaws: int = 5
+    """yaws from -range to +range, ends included"""
+    random: int = 25
+    """random placements (seeded), as in training"""
+    seed: int = 0
+    """seed of the episodes (their resets and the random placements)"""
+    conditions: IfGiven[Path | None] = None
+    """YAML mapping of condition names to randomization ranges (default: the built-in matrix)"""
+    reference: bool = True
+    """run the scripted controller beside the policy (--no-reference: skip its row)"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sac-grasp robustness", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--policy", required=True, help="checkpoint directory, exported policy.pt, or 'scripted'"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("runs/robustness"), help="directory for JSON and PNG"
-    )
-    parser.add_argument("--grid", type=int, nargs=2, default=(5, 5), metavar=("NX", "NY"))
-    parser.add_argument("--yaws", type=int, default=5, help="yaws from -range to +range, ends included")
-    parser.add_argument("--random", type=int, default=25, help="random placements (seeded), as in training")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--conditions",
-        type=Path,
-        default=None,
-        help="YAML mapping of condition names to randomization ranges (default: the built-in matrix)",
-    )
-    parser.add_argument(
-        "--no-reference", action="store_true", help="skip the scripted controller's row beside the policy"
-    )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse(RobustnessOptions, sys.argv[1:] if argv is None else argv, "sac-grasp robustness")
     try:
         conditions = read_conditions(args.conditions) if args.conditions is not None else None
         placements = Placements(args.grid[0], args.grid[1], args.yaws, args.random, args.seed)
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             placements,
             conditions,
-            reference=not args.no_reference,
+            reference=args.reference,
             on_condition=lambda row: print(_progress_line(row), flush=True),
         )
     except (ValueError, OSError) as error:

@@ -6,13 +6,14 @@ trainer's evaluation loop, the frames from `recording.video.EpisodeVideo`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sac_grasp_ros.command_line import IfGiven, parse
 from sac_grasp_ros.recording.video import EpisodeVideo
 
 
@@ -62,17 +63,25 @@ def record_policy_episodes(
     return results
 
 
+@dataclass
+class VideoOptions:
+    """GIFs of a policy's evaluation episodes, rendered in this process (no ROS)."""
+
+    policy: IfGiven[str | None] = None
+    """checkpoint directory, exported policy.pt or 'scripted' (default: models/sawyer_grasp_sac)"""
+    episodes: int = 3
+    """episodes to record, one GIF each"""
+    out: str = "videos"
+    """directory for episode_NNNN.gif"""
+    seed: int = 0
+    """seed of the first episode"""
+    max_episode_steps: IfGiven[int | None] = None
+    """override the policy's episode length"""
+
+
 def main(argv: list[str]) -> int:
     """`sac-grasp video`: GIFs of a policy's evaluation episodes, rendered in this process (no ROS)."""
-    parser = argparse.ArgumentParser(prog="sac-grasp video", description=main.__doc__)
-    parser.add_argument(
-        "--policy", help="checkpoint directory, exported policy.pt or 'scripted' (default: shipped policy)"
-    )
-    parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--out", default="videos", help="directory for episode_NNNN.gif")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-episode-steps", type=int, help="override the policy's episode length")
-    args = parser.parse_args(argv)
+    args = parse(VideoOptions, argv, "sac-grasp video")
     os.environ.setdefault("MUJOCO_GL", "egl")  # off-screen; read when mujoco is first imported
     from sac_grasp_ros import paths
     from sac_grasp_ros.paths import SHIPPED_POLICY

@@ -42,7 +42,7 @@ def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
     args = launcher.parse_args(
         ["deploy", "--policy", str(policy), "--command-topic", "/arm/commands", "--out", str(tmp_path)]
     )
-    supervisor = launcher.Supervisor(planned_specs(LaunchArguments.from_namespace(args)), tmp_path, {})
+    supervisor = launcher.Supervisor(planned_specs(LaunchArguments.from_options(args)), tmp_path, {})
     sim, node = supervisor.nodes
     assert sim.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.sim_node"]
     assert "velocity_controller/commands:=/arm/commands" in sim.command
@@ -51,7 +51,7 @@ def test_launcher_deploy_command_lines_and_missing_policy(tmp_path: Path):
     assert params["policy"] == str(policy.resolve()) and params["command_topic"] == "/arm/commands"
     missing = launcher.parse_args(["deploy", "--policy", str(tmp_path / "nope"), "--out", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="no policy at"):
-        node_specs(LaunchArguments.from_namespace(missing))
+        node_specs(LaunchArguments.from_options(missing))
 
 
 def test_policy_node_settings_are_validated():

@@ -3,6 +3,7 @@ speaks of itself, not of how it was developed."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import os
@@ -68,6 +69,12 @@ def test_the_configuration_reference_lists_every_field_with_its_docstring(tmp_pa
         assert f"[`{section.cls}`]" in text
     assert "| `sac.batch_size` | `int` | `128` |" in text
     assert "| `eval_every` ✎ |" in text  # settable at run time (agent_node.RUNTIME_SETTABLE)
+    # A choice field lists its choices, from an alias (ObservationMode) or an inline Literal.
+    assert '| `observation` | `"original" \\| "extended" \\| "symmetric"` | `original` |' in text
+    aliases = reference.literal_aliases()
+    assert aliases["StepMode"] == ("lockstep", "realtime")
+    annotation = ast.parse('Literal["a", "b"] | None', mode="eval").body
+    assert reference.type_text(annotation, aliases) == '"a" | "b" | None'
     # A field added to a class shows up at once: the check names the command that regenerates.
     (tmp_path / "sac_grasp_ros" / "sac").mkdir(parents=True)
     for section in reference.SECTIONS:

@@ -299,6 +299,16 @@ def test_config_validation_names_the_bad_field() -> None:
     assert GraspEnvConfig.from_dict({"max_joint_velocity": 2}).max_joint_velocity == 2.0
     with pytest.raises(ValueError, match="observation"):
         GraspEnv(observation="pixels")
+    message = r"GraspEnvConfig.observation must be one of \('original', 'extended', 'symmetric'\)"
+    with pytest.raises(ValueError, match=message):
+        GraspEnvConfig(observation="pixels")
+
+
+def test_the_observation_choices_are_the_observation_layouts() -> None:
+    from sac_grasp_ros.envs import observation as layout
+    from sac_grasp_ros.envs.config import OBSERVATIONS
+
+    assert tuple(layout.OBSERVATION_SIZES) == OBSERVATIONS
 
 
 def test_shaped_reward_adds_an_approach_term() -> None:

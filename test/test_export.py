@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from sac_grasp_ros.export import ENV_CONFIG_FILE, export_policy
+from sac_grasp_ros.envs.config import ENV_CONFIG_FILE
+from sac_grasp_ros.export import export_policy
 from sac_grasp_ros.sac import SAC, SACConfig, save_checkpoint
 
 OBS_DIM, ACT_DIM = 17, 7

@@ -86,7 +86,7 @@ def test_launcher_writes_params_files_and_commands(tmp_path: Path):
     args = launcher.parse_args(
         ["train", "--quick", "--num-workers", "3", "--total-steps", "50", "--out", str(tmp_path)]
     )
-    specs = planned_specs(LaunchArguments.from_namespace(args))
+    specs = planned_specs(LaunchArguments.from_options(args))
     supervisor = launcher.Supervisor(specs, tmp_path, {})
     agent = supervisor.nodes[-1]
     assert agent.command[:3] == [sys.executable, "-m", "sac_grasp_ros.nodes.agent_node"]
@@ -161,7 +161,7 @@ def _launched_specs(role: str, values: dict[str, str]) -> list:
 
 def _launcher_specs(argv: list[str]) -> list:
     """The nodes `sac-grasp <argv>` starts (launcher.main's translation, without starting them)."""
-    return planned_specs(LaunchArguments.from_namespace(launcher.parse_args(argv)))
+    return planned_specs(LaunchArguments.from_options(launcher.parse_args(argv)))
 
 
 def test_launch_files_and_launcher_start_the_same_training_nodes(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 The layers, each importing only those above it:
 - the ROS-free core: `scene`, `envs`, `sac`, `training`, `graph`, `recording`, `view` and the shared
-  helpers `paths`, `atomic`, `curve_csv`, `policy`;
+  helpers `paths`, `atomic`, `curve_csv`, `policy`, `command_line`;
 - the nodes (`nodes/`): rclpy translators of the core;
 - the applications, the package's top-level modules (`cli`, `launcher`, `evaluate`, `deploy`,
   `export`, `robustness`, `video`): the `sac-grasp` verbs, which may use both.
@@ -148,7 +148,7 @@ def test_importing_the_package_registers_the_gymnasium_env() -> None:
 
 
 CORE_PACKAGES = ("scene", "envs", "sac", "training", "graph", "recording", "view")
-CORE_HELPERS = ("paths", "atomic", "curve_csv", "policy")
+CORE_HELPERS = ("paths", "atomic", "curve_csv", "policy", "command_line")
 
 
 def layer(module: str) -> str:

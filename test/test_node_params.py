@@ -1,7 +1,7 @@
 """Dataclass settings as ROS parameters (sac_grasp_ros.nodes.params) on real in-process rclpy nodes:
 declaration (names, defaults, descriptions, overrides from the command line and params files, None
-defaults, nested dataclasses), run-time changes through rclpy's own set_parameters, and the simulator
-node declaring every GraspEnvConfig field."""
+defaults, nested dataclasses, choice fields), run-time changes through rclpy's own set_parameters,
+and the simulator node declaring every GraspEnvConfig field."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from sac_grasp_ros.nodes.common import StartupError  # noqa: E402
 from sac_grasp_ros.nodes.params import (  # noqa: E402
     accept_runtime_changes,
     apply_parameter_changes,
+    coerce,
     declare_dataclass,
 )
 from sac_grasp_ros.sac import SACConfig  # noqa: E402
@@ -48,6 +50,8 @@ class Example:
     """Hz of the loop"""
     count: int = 4
     label: str = "a"
+    mode: Literal["fast", "slow"] = "fast"
+    """a choice: a string parameter"""
     flag: bool = False
     seed: int | None = None
     """unset: unseeded"""
@@ -59,6 +63,8 @@ class Example:
     def validate(self) -> None:
         if self.rate <= 0:
             raise ValueError(f"rate must be > 0, got {self.rate}")
+        if self.mode not in ("fast", "slow"):
+            raise ValueError(f"mode must be one of ('fast', 'slow'), got {self.mode!r}")
 
 
 @pytest.fixture
@@ -81,16 +87,18 @@ def make_node(ros_env) -> Iterator:
 
 def test_declare_gives_defaults_overrides_and_descriptions(make_node) -> None:
     overrides = ["rate:=3", "target:=-7", "names:=[left, right]", "round.episodes:=5", "flag:=true"]
+    overrides.append("mode:=slow")
     node = make_node(*(part for override in overrides for part in ("-p", override)))
     values = declare_dataclass(node, Example)
     assert values == {
-        "rate": 3.0, "count": 4, "label": "a", "flag": True, "seed": None, "target": -7.0,
+        "rate": 3.0, "count": 4, "label": "a", "mode": "slow", "flag": True, "seed": None, "target": -7.0,
         "names": ["left", "right"], "gains": [1.0, 2.0], "round": {"episodes": 5},
     }  # fmt: skip
     assert type(values["rate"]) is float and type(values["target"]) is float  # YAML/CLI ints for floats
     assert node.describe_parameter("rate").description == "Hz of the loop"
     assert node.describe_parameter("round.episodes").description == "episodes per round"
     assert node.describe_parameter("seed").dynamic_typing  # settable although ROS has no None
+    assert node.describe_parameter("mode").type == Parameter.Type.STRING
     assert node.get_parameter("rate").value == 3.0
     example = Example(**{**values, "round": Round(**values["round"])})
     assert example.round.episodes == 5
@@ -115,13 +123,15 @@ def test_wrong_override_types_are_named(make_node) -> None:
         declare_dataclass(make_node("-p", "count:=many"), Example)
     with pytest.raises(TypeError, match="seed must be an integer, got str 'abc'"):
         declare_dataclass(make_node("-p", "seed:=abc", name="other"), Example)
+    with pytest.raises(TypeError, match="parameter mode"):
+        declare_dataclass(make_node("-p", "mode:=3", name="third"), Example)
 
 
 def test_changes_are_applied_or_refused_with_a_reason(make_node) -> None:
     node = make_node()
     current = Example(**{**declare_dataclass(node, Example), "round": Round()})
     node.settings = current
-    accept_runtime_changes(node, {"rate", "seed", "round.episodes"})
+    accept_runtime_changes(node, {"rate", "seed", "mode", "round.episodes"})
 
     def set_one(name: str, value) -> SetParametersResult:
         return node.set_parameters([Parameter(name, value=value)])[0]
@@ -136,8 +146,13 @@ def test_changes_are_applied_or_refused_with_a_reason(make_node) -> None:
     assert set_one("seed", "x").reason == "seed must be an integer, got str 'x'"
     assert set_one("rate", -1.0).reason == "rate must be > 0, got -1.0"
     assert set_one("round.episodes", 0).reason == "episodes must be >= 1, got 0"
+    assert not set_one("mode", 3).successful  # rclpy keeps a string parameter a string
+    with pytest.raises(TypeError, match="mode must be a string, got int 3"):
+        coerce("mode", 3, Literal["fast", "slow"])
+    assert set_one("mode", "odd").reason == "mode must be one of ('fast', 'slow'), got 'odd'"
+    assert set_one("mode", "slow").successful and node.settings.mode == "slow"
     assert not set_one("use_sim_time", True).successful  # rclpy's own parameter: not ours to change
-    assert node.settings == dataclasses.replace(current, rate=4.0, seed=7, round=Round(9))
+    assert node.settings == dataclasses.replace(current, rate=4.0, seed=7, mode="slow", round=Round(9))
     candidate, reason = apply_parameter_changes(current, [Parameter("ex.rate", value=1.0)], {"rate"}, "ex.")
     assert candidate.rate == 1.0 and reason == ""
 

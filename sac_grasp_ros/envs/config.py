@@ -4,20 +4,26 @@ and the `env.yaml` a trained policy carries (what it was trained on)."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from sac_grasp_ros.envs.observation import OBSERVATION_SIZES
 from sac_grasp_ros.envs.randomization import DomainRandomization
-from sac_grasp_ros.scene import BACKENDS
+from sac_grasp_ros.scene import BACKENDS, Backend
 from sac_grasp_ros.scene.base import BlockProperties, ServoProperties
 
-CONTROL_MODES = ("joint_velocity", "end_position")
-OBSERVATIONS = tuple(OBSERVATION_SIZES)
-REWARDS = ("original", "shaped")
+ControlMode = Literal["joint_velocity", "end_position"]
+"""GraspEnvConfig.control_mode values"""
+ObservationMode = Literal["original", "extended", "symmetric"]
+"""GraspEnvConfig.observation values (the layouts of `observation.OBSERVATION_SIZES`)"""
+RewardMode = Literal["original", "shaped"]
+"""GraspEnvConfig.reward values"""
+CONTROL_MODES: tuple[str, ...] = typing.get_args(ControlMode)
+OBSERVATIONS: tuple[str, ...] = typing.get_args(ObservationMode)
+REWARDS: tuple[str, ...] = typing.get_args(RewardMode)
 MAX_TARGET_YAW_RANGE = 45.0
 """Degrees: [-45, 45] already holds every yaw of the cube (it looks the same every quarter turn)."""
 FLOAT_FIELDS = (
@@ -50,9 +56,9 @@ POLICY_TASK_FIELDS = (
 class GraspEnvConfig:
     """Settings of `GraspEnv`. Defaults reproduce the original task except the episode length."""
 
-    backend: str = "mujoco"
+    backend: Backend = "mujoco"
     """Simulator: "mujoco" (default, bundled) or "pyrep" (needs CoppeliaSim and stepjam's PyRep)."""
-    control_mode: str = "joint_velocity"
+    control_mode: ControlMode = "joint_velocity"
     """"joint_velocity": 7 joint velocities; "end_position": (dx, dy, dz, dyaw) of the tool via IK."""
     random_target: bool = False
     """Place the block uniformly in the workspace box at each reset (else at its initial pose)."""
@@ -69,12 +75,12 @@ class GraspEnvConfig:
     """Action scale (rad/s): action 1.0 commands this joint velocity."""
     control_period: float = 0.05
     """Simulated seconds per env step (a multiple of the 2 ms physics step)."""
-    observation: str = "original"
+    observation: ObservationMode = "original"
     """"original": 17 values (joint positions, joint velocities, target xyz); "extended": 29 values
     (adds tool xyz, tool-to-pregrasp and tool-to-block vectors, finger opening, block yaw sin/cos);
     "symmetric": 30 values, the extended ones with the block yaw as sin/cos of 4 x yaw (the cube's
     quarter-turn symmetry) plus the angle from the fingers' closing axis to the nearest face normal."""
-    reward: str = "original"
+    reward: RewardMode = "original"
     """"original": the original's reward terms; "shaped": those plus an approach term towards the grasp
     point and a stricter grasp gate (see GraspEnv)."""
     end_position_scale: float = 0.1

@@ -5,43 +5,51 @@ Also saves one rendered frame of the scene (`--render out.png`), which is how do
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from sac_grasp_ros.envs.config import OBSERVATIONS
+from sac_grasp_ros.command_line import IfGiven, parse, usage_error
+from sac_grasp_ros.envs.config import ObservationMode, RewardMode
+from sac_grasp_ros.scene import Backend
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="sac-grasp rollout", description=__doc__)
-    parser.add_argument("--policy", choices=("scripted", "random"), default="scripted")
-    parser.add_argument("--episodes", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--random-target", action="store_true", help="place the block at random")
-    parser.add_argument(
-        "--yaw-range",
-        type=float,
-        default=0.0,
-        help="degrees: with --random-target, the block's yaw is drawn in [-range, range] (0: yaw 0)",
-    )
-    parser.add_argument("--max-episode-steps", type=int, default=None)
-    parser.add_argument("--observation", choices=OBSERVATIONS, default="original")
-    parser.add_argument("--reward", choices=("original", "shaped"), default="original")
-    parser.add_argument("--backend", choices=("mujoco", "pyrep"), default="mujoco")
-    parser.add_argument(
-        "--render",
-        type=Path,
-        default=None,
-        help="save a PNG of the scene after the first reset (mujoco backend)",
-    )
-    args = parser.parse_args(argv)
+@dataclass
+class RolloutOptions:
+    """Run the grasp env with the scripted or a random policy and print a JSON summary."""
+
+    policy: Literal["scripted", "random"] = "scripted"
+    """the Jacobian grasper, or uniformly random actions"""
+    episodes: int = 5
+    """episodes to run"""
+    seed: int = 0
+    """seed of the first episode (one more for each next one)"""
+    random_target: bool = False
+    """place the block at random"""
+    yaw_range: float = 0.0
+    """degrees: with --random-target, the block's yaw is drawn in [-range, range] (0: yaw 0)"""
+    max_episode_steps: IfGiven[int | None] = None
+    """steps before truncation (default: GraspEnvConfig's)"""
+    observation: ObservationMode = "original"
+    """observation layout (GraspEnvConfig.observation)"""
+    reward: RewardMode = "original"
+    """reward terms (GraspEnvConfig.reward)"""
+    backend: Backend = "mujoco"
+    """simulator (GraspEnvConfig.backend)"""
+    render: IfGiven[Path | None] = None
+    """save a PNG of the scene after the first reset to this file (mujoco backend)"""
+
+
+def _parse(argv: list[str]) -> RolloutOptions:
+    args = parse(RolloutOptions, argv, "sac-grasp rollout")
     if args.episodes < 0:
-        parser.error("--episodes must be >= 0")
+        usage_error("sac-grasp rollout", "--episodes must be >= 0")
     return args
 
 

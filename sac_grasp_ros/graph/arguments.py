@@ -1,6 +1,6 @@
 """Launch arguments -> the nodes to start: the one translation behind both launch paths.
 
-`sac-grasp train|test|worker|deploy` (`sac_grasp_ros.launcher`, options parsed by argparse) and
+`sac-grasp train|test|worker|deploy` (`sac_grasp_ros.launcher`, typed options parsed by tyro) and
 `ros2 launch sac_grasp_ros <role>.launch.py` (`graph.launch_support`, launch configurations that are
 all strings) both fill a `LaunchArguments` and call `node_specs`, so the same arguments give the same
 nodes with the same parameters. A training run is prepared first, as a step of its own
@@ -9,7 +9,6 @@ nodes with the same parameters. A training run is prepared first, as a step of i
 
 from __future__ import annotations
 
-import argparse
 import time
 import typing
 from collections.abc import Mapping
@@ -20,7 +19,8 @@ from typing import Any
 from sac_grasp_ros import paths
 from sac_grasp_ros.envs.config import policy_env_settings
 from sac_grasp_ros.graph.prepare import Preparation, prepare_training
-from sac_grasp_ros.graph.spec import ROLES, NodeSpec, build_node_specs, load_config
+from sac_grasp_ros.graph.protocol import StepMode
+from sac_grasp_ros.graph.spec import ROLES, NodeSpec, Role, build_node_specs, load_config
 
 RECORDING_FILE = "evaluation.mcap"
 """`sac-grasp test --record DIR` writes DIR/RECORDING_FILE"""
@@ -60,7 +60,7 @@ def default_output_dir(role: str) -> Path:
 class LaunchArguments:
     """What a user can say when starting a graph; None (False) means "as the config says"."""
 
-    role: str
+    role: Role
     """train, test, worker or deploy"""
     config: str
     """graph config YAML"""
@@ -86,7 +86,7 @@ class LaunchArguments:
     out: str | None = None
     """output directory of the run: train and test write checkpoints, result.json, reports, env.yaml and
     demos there, `sac-grasp` every role's logs and parameter files; default runs/<role>-<time>"""
-    step_mode: str | None = None
+    step_mode: StepMode | None = None
     """simulator step_mode override (lockstep or realtime)"""
     video: str | None = None
     """test: directory for a GIF of each evaluation episode (the simulators' video_dir)"""
@@ -131,8 +131,8 @@ class LaunchArguments:
         return cls(role=role, **parsed)
 
     @classmethod
-    def from_namespace(cls, options: argparse.Namespace) -> LaunchArguments:
-        """From the launcher's argparse options (attributes named like the fields; missing: None)."""
+    def from_options(cls, options: object) -> LaunchArguments:
+        """From the launcher's options of a role (attributes named like the fields; missing: None)."""
         values = {f.name: getattr(options, f.name, None) for f in fields(cls)}
         return cls(**{name: value for name, value in values.items() if value is not None})
 

@@ -13,17 +13,18 @@ standalone. ROS-free; MuJoCo and torch are imported only when demos are recorded
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import tyro
 import yaml
 
 from sac_grasp_ros import paths
+from sac_grasp_ros.command_line import IfGiven, parse
 from sac_grasp_ros.envs.config import ENV_CONFIG_FILE, GraspEnvConfig
 from sac_grasp_ros.graph.spec import graph_config, load_config, node_parameters, sim_parameters
 
@@ -99,24 +100,31 @@ def prepare_training(
     return Preparation(env_file, demo_file)
 
 
+@dataclass
+class RecordDemosOptions:
+    """Record scripted grasp demonstrations to a .npz (sac_grasp_ros.demos/1 format) with the simulator
+    settings (sim_node block) of a training config."""
+
+    out: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="OUT")]
+    """demonstration file to write"""
+    episodes: int = 100
+    """episodes to record"""
+    seed: IfGiven[int | None] = None
+    """seed of the first episode (default: envs.demos.DEMO_SEED_OFFSET, apart from training's seeds)"""
+    config: str = "train.yaml"
+    """config file (name in config/ or a path)"""
+
+
 def main(argv: list[str] | None = None) -> int:
     """`sac-grasp record-demos`: scripted demonstrations with the sim_node settings of a config."""
+    args = parse(RecordDemosOptions, sys.argv[1:] if argv is None else argv, "sac-grasp record-demos")
     from sac_grasp_ros.envs.demos import DEMO_SEED_OFFSET, record_scripted_demos  # MuJoCo + torch
 
-    parser = argparse.ArgumentParser(
-        prog="sac-grasp record-demos",
-        description="record scripted grasp demonstrations to a .npz (sac_grasp_ros.demos/1 format) "
-        "with the simulator settings (sim_node block) of a training config",
-    )
-    parser.add_argument("out", help="demonstration file to write")
-    parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=DEMO_SEED_OFFSET)
-    parser.add_argument("--config", default="train.yaml", help="config file (name in config/ or a path)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    seed = DEMO_SEED_OFFSET if args.seed is None else args.seed
     try:
         path = Path(args.config) if Path(args.config).is_file() else paths.config_file(args.config)
         settings = node_parameters(load_config(path), "sim_node")
-        stats = record_scripted_demos(settings, args.episodes, args.seed, args.out)
+        stats = record_scripted_demos(settings, args.episodes, seed, args.out)
     except (ValueError, OSError) as error:
         print(f"sac-grasp record-demos: error: {error}", file=sys.stderr)
         return 2

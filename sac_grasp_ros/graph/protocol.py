@@ -29,11 +29,18 @@ Layout of `Float64MultiArray.data` (dims labelled in `layout.dim`, see `LAYOUT_L
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
+
+StepMode = Literal["lockstep", "realtime"]
+"""When a simulator publishes a step: lockstep, once per command it receives (training); realtime,
+every control_period with the latest command (deployment, the robot's stand-in)"""
+STEP_MODES: tuple[str, ...] = typing.get_args(StepMode)
+
 
 HEADER_FIELDS: tuple[str, ...] = (
     "session",

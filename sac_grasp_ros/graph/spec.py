@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import copy
 import math
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from sac_grasp_ros.paths import PACKAGE
 
-ROLES = ("train", "test", "worker", "deploy")
+Role = Literal["train", "test", "worker", "deploy"]
+"""what a graph is started for (`sac-grasp <role>`, `<role>.launch.py`)"""
+ROLES: tuple[str, ...] = typing.get_args(Role)
 SECTIONS = ("graph", "sim_node", "agent_node", "policy_node")
 SIM_COMMAND_TOPIC = "velocity_controller/commands"
 """where a simulator takes joint-velocity commands, relative to its namespace (nodes.common.COMMAND_TOPIC)"""

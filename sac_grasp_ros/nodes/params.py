@@ -9,7 +9,9 @@ registers that callback for a node whose settings are `node.settings`.
 
 ROS parameters have no None: a field whose default is None (`seed: int | None`) is declared with
 dynamic typing and stays None while unset; its type is checked here instead of by rclpy. An integer
-given for a float field (`lift_height: 1` in YAML, `ros2 param set ... 1`) becomes a float.
+given for a float field (`lift_height: 1` in YAML, `ros2 param set ... 1`) becomes a float. A choice
+field (`observation: Literal["original", ...]`) is a string parameter; which strings it takes is the
+settings' validate() to say, with the choices in its message.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
     TypeError naming parameter `name` otherwise. Other hints (lists: typed by their ROS declaration)
     pass values through."""
     kind, optional = _base_type(hint)
+    kind = _literal_type(kind)
     if value is None:
         if optional or kind is Any:
             return None
@@ -219,6 +222,14 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
         inner = [arg for arg in args if arg is not type(None)]
         return (inner[0] if len(inner) == 1 else Any), True
     return hint, False
+
+
+def _literal_type(kind: Any) -> Any:
+    """The ROS parameter type of a choice hint: `Literal["a", "b"]` is a string; others unchanged."""
+    if typing.get_origin(kind) is typing.Literal:
+        kinds = {type(choice) for choice in typing.get_args(kind)}
+        return kinds.pop() if len(kinds) == 1 else Any
+    return kind
 
 
 def _describe(kind: Any) -> str:

@@ -60,14 +60,12 @@ from sac_grasp_ros.recording.episode_gifs import EpisodeGifs
 from sac_grasp_ros.recording.step_log import StepLog
 from sac_grasp_ros.scene.faults import FaultInjection
 
-STEP_MODES = ("lockstep", "realtime")
-
 
 @dataclass
 class SimNodeSettings:
     """Node-only parameters (the env's own live in GraspEnvConfig)."""
 
-    step_mode: str = "lockstep"
+    step_mode: protocol.StepMode = "lockstep"
     """lockstep: one env step per command (training); realtime: step every control_period"""
     watchdog_timeout: float = 0.5
     """s without a command after which the held command is zeroed (0 disables)"""
@@ -91,8 +89,8 @@ class SimNodeSettings:
     before the next step, to test the divergence guard through the real node (never on a robot)"""
 
     def validate(self) -> None:
-        if self.step_mode not in STEP_MODES:
-            raise ValueError(f"step_mode must be one of {STEP_MODES}, got {self.step_mode!r}")
+        if self.step_mode not in protocol.STEP_MODES:
+            raise ValueError(f"step_mode must be one of {protocol.STEP_MODES}, got {self.step_mode!r}")
         if not (self.watchdog_timeout >= 0 and math.isfinite(self.watchdog_timeout)):
             raise ValueError(
                 f"watchdog_timeout must be a finite number >= 0 s, got {self.watchdog_timeout!r}"

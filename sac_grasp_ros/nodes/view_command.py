@@ -3,24 +3,34 @@ the same ROS domain). The page is served by a view node started in this process.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from dataclasses import dataclass
+
+from sac_grasp_ros.command_line import IfGiven, parse, usage_error
+
+
+@dataclass
+class ViewOptions:
+    """Attach the live browser view to a graph already running (this host or any host of its domain)."""
+
+    port: int = 8080
+    """HTTP port of the page"""
+    host: str = "0.0.0.0"
+    """address to listen on (0.0.0.0: all)"""
+    rate: float = 20.0
+    """most page redraws per second"""
+    domain_id: IfGiven[int | None] = None
+    """ROS_DOMAIN_ID of the graph (0..232; default: the environment's)"""
+    localhost: bool = False
+    """ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST"""
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sac-grasp view", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=8080, help="HTTP port of the page (default 8080)")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
-    parser.add_argument("--rate", type=float, default=20.0, help="most page redraws per second")
-    parser.add_argument(
-        "--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: the environment's)"
-    )
-    parser.add_argument("--localhost", action="store_true", help="ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST")
-    args = parser.parse_args(argv)
+    args = parse(ViewOptions, argv, "sac-grasp view")
     if args.domain_id is not None:
         if not 0 <= args.domain_id <= 232:
-            parser.error(f"--domain-id must be in 0..232, got {args.domain_id}")
+            usage_error("sac-grasp view", f"--domain-id must be in 0..232, got {args.domain_id}")
         os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
     if args.localhost:
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-CUDA_GRAPH_SETTINGS = ("auto", "off", "eager")
+CudaGraphSetting = Literal["auto", "off", "eager"]
 """SACConfig.cuda_graph values (the update path, see captured.update_path)"""
-CRITICS = ("sac", "crossq")
+Critic = Literal["sac", "crossq"]
 """SACConfig.critic values"""
+CUDA_GRAPH_SETTINGS: tuple[str, ...] = typing.get_args(CudaGraphSetting)
+CRITICS: tuple[str, ...] = typing.get_args(Critic)
 
 
 @dataclass
@@ -54,7 +57,7 @@ class SACConfig:
     q_layer_norm: bool = False
     """LayerNorm after each hidden layer of the Q networks (as in RLPD): keeps Q estimates of actions
     far from the data from running away"""
-    critic: str = "sac"
+    critic: Critic = "sac"
     """sac: twin critics with target networks (Haarnoja et al.); crossq: twin critics with BatchRenorm
     layers and no target networks, trained on (s, a) and (s', a') in one batch (Bhatt et al. 2024,
     CrossQ): the bootstrap uses the current critic, so values propagate without the target lag"""
@@ -80,7 +83,7 @@ class SACConfig:
     """torch.compile the update functions (off by default: a speed-up, not a different algorithm)"""
     torch_threads: int = 0
     """torch.set_num_threads value on CPU; 0 leaves torch's default"""
-    cuda_graph: str = "auto"
+    cuda_graph: CudaGraphSetting = "auto"
     """update path: auto (whole updates captured in CUDA graphs on a device-resident replay buffer on
     CUDA, the plain eager update on CPU), off (the plain update everywhere), eager (the device-buffer
     update without capture, any device: for checks)"""

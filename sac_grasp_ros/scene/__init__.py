@@ -5,11 +5,24 @@ Backends are imported lazily so that the optional PyRep/CoppeliaSim stack is onl
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 from sac_grasp_ros.scene.base import FINGER_JOINT_NAMES, HOME_POSTURE, JOINT_NAMES, GraspScene
 
-BACKENDS = ("mujoco", "pyrep")
+Backend = Literal["mujoco", "pyrep"]
+"""a simulator backend of the scene"""
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 
-__all__ = ["BACKENDS", "FINGER_JOINT_NAMES", "HOME_POSTURE", "JOINT_NAMES", "GraspScene", "make_scene"]
+__all__ = [
+    "BACKENDS",
+    "FINGER_JOINT_NAMES",
+    "HOME_POSTURE",
+    "JOINT_NAMES",
+    "Backend",
+    "GraspScene",
+    "make_scene",
+]
 
 
 def make_scene(backend: str = "mujoco", control_period: float = 0.05, headless: bool = True) -> GraspScene:

@@ -11,7 +11,6 @@ config dataclasses by tyro.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -23,6 +22,8 @@ from typing import Annotated, Any
 
 import tyro
 
+from sac_grasp_ros.command_line import IfGiven, option_value
+from sac_grasp_ros.command_line import parse as parse_options
 from sac_grasp_ros.envs.config import GraspEnvConfig
 from sac_grasp_ros.sac import SACConfig
 from sac_grasp_ros.sac.checkpoint import META_FILE
@@ -53,10 +54,10 @@ class InProcessTraining:
     """settings of the grasp env (used when --env is the grasp env)"""
     env: str = "Pendulum-v1"
     """gymnasium env id (sac_grasp_ros/SawyerGrasp-v0 is the grasp task)"""
-    config: str | None = None
+    config: IfGiven[str | None] = None
     """graph config YAML (e.g. config/train.yaml) to take env, trainer, learner, demos and seed from"""
-    out: str | None = None
-    """output directory; default runs/<env>-<seed>-<timestamp>"""
+    out: IfGiven[str | None] = None
+    """output directory (default: runs/<env>-<seed>-<timestamp>)"""
     progress: bool = True
     """show a tqdm progress bar on stderr"""
 
@@ -85,11 +86,11 @@ def defaults_from_config(path: str) -> InProcessTraining:
 
 
 def parse(argv: list[str]) -> InProcessTraining:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    default = defaults_from_config(known.config) if known.config else InProcessTraining()
-    return tyro.cli(InProcessTraining, default=default, args=argv, prog="sac-grasp train --in-process")
+    """The options: the config file's settings (`--config`, read first) overridden by the flags. A
+    null of the config files is a value here too (`--sac.target-entropy None`)."""
+    config = option_value(argv, "--config")
+    default = defaults_from_config(config) if config else None
+    return parse_options(InProcessTraining, argv, "sac-grasp train --in-process", default, config=())
 
 
 def make_env(args: InProcessTraining, seed: int) -> Any:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-ON_FINISH = ("idle", "exit", "evaluate_and_exit")
+OnFinish = Literal["idle", "exit", "evaluate_and_exit"]
+"""TrainingConfig.on_finish values"""
+ON_FINISH: tuple[str, ...] = typing.get_args(OnFinish)
 
 
 @dataclass
@@ -23,7 +26,7 @@ class TrainingConfig:
     """store transitions and update; off = deployment (deterministic policy, nothing stored)"""
     total_steps: int = 0
     """stop learning after this many stored env steps (0: never)"""
-    on_finish: str = "idle"
+    on_finish: OnFinish = "idle"
     """after total_steps: idle (keep acting), exit, or evaluate_and_exit"""
     result_file: str = ""
     """evaluate_and_exit also writes the evaluation JSON here"""

@@ -9,16 +9,18 @@ episode), since a recording of the workers has no agent topics.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
+from sac_grasp_ros.command_line import parse
 from sac_grasp_ros.graph import protocol
 from sac_grasp_ros.view.feed import WorkerFeed
 
@@ -84,14 +86,24 @@ def play(path: str | Path, page: Any, speed: float = 1.0, rate_hz: float = 20.0)
     return player
 
 
+@dataclass
+class ReplayOptions:
+    """Play an MCAP recording in the live view's page (--view), or summarise what it holds."""
+
+    file: Annotated[tyro.conf.Positional[Path], tyro.conf.arg(metavar="FILE")]
+    """an MCAP recording"""
+    view: bool = False
+    """play it in the live view's page"""
+    port: int = 8080
+    """HTTP port of the page"""
+    speed: float = 1.0
+    """times the recorded pace (0: no waiting)"""
+    loop: bool = False
+    """play again and again until interrupted"""
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sac-grasp replay", description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", type=Path, help="an MCAP recording")
-    parser.add_argument("--view", action="store_true", help="play it in the live view's page")
-    parser.add_argument("--port", type=int, default=8080, help="HTTP port of the page (default 8080)")
-    parser.add_argument("--speed", type=float, default=1.0, help="times the recorded pace (0: no waiting)")
-    parser.add_argument("--loop", action="store_true", help="play again and again until interrupted")
-    args = parser.parse_args(argv)
+    args = parse(ReplayOptions, argv, "sac-grasp replay")
     if not args.file.is_file():
         print(f"sac-grasp replay: no file {args.file}", file=sys.stderr)
         return 2
